@@ -1,0 +1,124 @@
+"""rmd: Reliable Mutual Distillation (Fang et al., IEEE TMI 2023).
+
+Default variant (spec/methods.md): two networks; cross small-loss supervision as in
+Co-teaching; a joint data augmentation T of the input and both weak predictions plus
+model augmentation (encoder dropout) gives strong views s_k; network k's reliability per
+pixel is r_k = (s_k − T(o_k))²; network 1 distils the peer's knowledge,
+KL(σ(T(o_2)) ‖ σ(s_1)), on the ⌊ρP⌋ pixels where network 2 is most reliable, and vice
+versa; the targets T(o_peer) are detached.
+
+``variant="released"`` reproduces the released code where it differs: (1) the targets are
+NOT detached, so gradient flows into the teacher through the augmentation; (2) the
+reliable fraction is tied to the ramp, ρ = min(w(p), 1), i.e. every pixel once the ramp
+ends (the LIDC ``consist_factor=1``). Its data-order bug (no shuffling) is not reproduced.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+import torch
+
+from rmdbench.registries import METHODS
+from rmdbench.training.augment import StrongAugmentation
+from rmdbench.training.losses import binary_kl, pixel_loss
+from rmdbench.training.selection import kept_count, masked_mean, smallest_mask
+
+from .base import Method, StepOutput
+from .coteaching import cross_small_loss
+
+
+def reliable_distillation(
+    student_strong: torch.Tensor,
+    teacher_targets: torch.Tensor,
+    teacher_reliability: torch.Tensor,
+    keep: int,
+) -> torch.Tensor:
+    """Mean KL(σ(teacher) ‖ σ(student)) over the ``keep`` pixels where the teacher's
+    reliability score is smallest (most reliable)."""
+    reliable = smallest_mask(teacher_reliability, keep)
+    return masked_mean(binary_kl(teacher_targets, student_strong), reliable)
+
+
+@dataclass(frozen=True)
+class RMDParams:
+    forget_rate: float = 0.005  # τ_max of the cross small-loss supervision (pixel level)
+    reliable_fraction: float = 0.8  # ρ_max
+    distill_weight: float = 0.0009  # λ, the released constant
+    augmented_views: int = 1  # A
+    cross_selection: bool = True
+    distill: bool = True
+    reliability_selection: bool = True
+    data_augmentation: bool = True
+    model_augmentation: bool = True
+    variant: Literal["paper", "released"] = "paper"
+
+    def __post_init__(self) -> None:
+        if not 0.0 <= self.forget_rate < 1.0:
+            raise ValueError(f"forget_rate must be in [0, 1), got {self.forget_rate}")
+        if not 0.0 < self.reliable_fraction <= 1.0:
+            raise ValueError(f"reliable_fraction must be in (0, 1], got {self.reliable_fraction}")
+        if self.augmented_views < 1:
+            raise ValueError(f"augmented_views must be at least 1, got {self.augmented_views}")
+        if self.variant not in ("paper", "released"):
+            raise ValueError(f"variant must be paper or released, got {self.variant!r}")
+
+
+@METHODS.register("rmd")
+class RMD(Method):
+    """Reliable Mutual Distillation; every step of spec/methods.md, with ablation switches."""
+
+    Params = RMDParams
+    num_networks = 2
+    relative_cost = 4.0
+
+    def __init__(self, params: RMDParams, context) -> None:
+        super().__init__(params, context)
+        self.augmentation = StrongAugmentation()
+
+    def reliable_fraction(self, ramp: float) -> float:
+        if not self.params.reliability_selection:
+            return 1.0
+        if self.params.variant == "released":
+            return min(ramp, 1.0)
+        return min(self.params.reliable_fraction * ramp, 1.0)
+
+    def training_step(self, images, labels, state) -> StepOutput:
+        params, schedule = self.params, self.context.schedule
+        net_1, net_2 = self.networks
+        weak_1, weak_2 = net_1(images), net_2(images)
+        loss_1, loss_2 = pixel_loss(weak_1, labels), pixel_loss(weak_2, labels)
+        if params.cross_selection:
+            forget = params.forget_rate * schedule.linear_ramp(state.progress)
+            supervised_1, supervised_2 = cross_small_loss(loss_1, loss_2, forget)
+        else:
+            supervised_1, supervised_2 = loss_1.mean(), loss_2.mean()
+        loss = supervised_1 + supervised_2
+        logs = {"supervised": loss.detach()}
+        if not params.distill:
+            logs["loss"] = loss.detach()
+            return StepOutput(loss, logs)
+
+        ramp = schedule.sigmoid_ramp(state.progress)
+        keep = kept_count(weak_1.numel(), self.reliable_fraction(ramp))
+        detach = params.variant != "released"
+        targets = [weak_1.detach(), weak_2.detach()] if detach else [weak_1, weak_2]
+        distill = torch.zeros((), device=images.device)
+        for _ in range(params.augmented_views):
+            strong_images, (target_1, target_2) = images, targets
+            if params.data_augmentation:
+                strong_images, (target_1, target_2) = self.augmentation(
+                    images, targets, state.generator, warp=schedule.strong_augmentation(state.progress)
+                )
+            dropout = params.model_augmentation
+            strong_1 = net_1(strong_images, feature_dropout=dropout)
+            strong_2 = net_2(strong_images, feature_dropout=dropout)
+            reliability_1 = (strong_1.detach() - target_1.detach()).square()
+            reliability_2 = (strong_2.detach() - target_2.detach()).square()
+            distill = distill + reliable_distillation(strong_1, target_2, reliability_2, keep)
+            distill = distill + reliable_distillation(strong_2, target_1, reliability_1, keep)
+        distill = distill / params.augmented_views
+        loss = loss + params.distill_weight * ramp * distill
+        logs.update({"distill": distill.detach(), "loss": loss.detach()})
+        return StepOutput(loss, logs)

@@ -1,0 +1,19 @@
+"""single: one network trained on every pixel of the noisy labels (the lower bound)."""
+
+from __future__ import annotations
+
+from rmdbench.registries import METHODS
+from rmdbench.training.losses import pixel_loss
+
+from .base import Method, StepOutput
+
+
+@METHODS.register("single")
+class Single(Method):
+    """Standard training: mean BCE over all pixels against the noisy label."""
+
+    num_networks = 1
+
+    def training_step(self, images, labels, state) -> StepOutput:
+        loss = pixel_loss(self.networks[0](images), labels).mean()
+        return StepOutput(loss, {"loss": loss.detach()})

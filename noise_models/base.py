@@ -1,0 +1,57 @@
+"""What a noise model is: a severity (declared parameters with named presets) and a
+``corrupt`` that turns one clean mask into a noisy one with a given random generator."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, fields, replace
+from typing import Any, ClassVar
+
+import numpy as np
+
+from rmdbench.errors import UserError
+
+
+@dataclass(frozen=True)
+class NoiseCase:
+    """What a noise model may look at for one training case."""
+
+    mask: np.ndarray  # uint8 [H, W] clean label
+    spacing: np.ndarray  # float [2] mm
+    num_classes: int = 2
+    readers: np.ndarray | None = None  # uint8 [R, H, W] real annotators' masks, if known
+    reader_count: int = 0
+
+
+class NoiseModel:
+    """Base class. Subclasses set ``Params`` (a frozen dataclass of severity parameters whose
+    defaults are the paper's setting), ``presets`` (name -> parameter overrides) and
+    implement ``corrupt``."""
+
+    name: ClassVar[str] = ""
+    Params: ClassVar[type] = object
+    presets: ClassVar[dict[str, dict[str, Any]]] = {"default": {}}
+    supports_multiclass: ClassVar[bool] = True
+
+    def __init__(self, params: Any) -> None:
+        self.params = params
+
+    @classmethod
+    def from_preset(cls, preset: str = "default", **overrides: Any) -> NoiseModel:
+        if preset not in cls.presets:
+            raise UserError(
+                f"noise model '{cls.name}' has no preset '{preset}'; "
+                f"choose one of: {', '.join(cls.presets)}"
+            )
+        known = {f.name for f in fields(cls.Params)}
+        unknown = set(overrides) - known
+        if unknown:
+            raise UserError(
+                f"noise model '{cls.name}' has no parameter {', '.join(sorted(unknown))}; "
+                f"its parameters are: {', '.join(sorted(known))}"
+            )
+        params = replace(cls.Params(), **cls.presets[preset], **overrides)
+        return cls(params)
+
+    def corrupt(self, case: NoiseCase, rng: np.random.Generator) -> np.ndarray:
+        """Return the noisy mask (same shape and dtype as ``case.mask``)."""
+        raise NotImplementedError

@@ -1,0 +1,1 @@
+"""Segmentation backbones, registered by name in rmdbench.registries.BACKBONES."""

@@ -1,0 +1,70 @@
+"""The in-memory form every dataset takes: arrays of cases plus a patient-level split."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+SPLITS = ("train", "val", "test")
+
+
+@dataclass(frozen=True)
+class SegmentationData:
+    """All cases of one 2D dataset, held as arrays.
+
+    images:       float32 [N, C, H, W], intensities scaled to [0, 1]
+    masks:        uint8 [N, H, W], the clean label (0 = background, 1.. = classes)
+    spacing:      float32 [N, 2], pixel size in mm (row, column)
+    patient_ids:  str [N]; a patient's cases all sit in one split
+    split:        str [N], one of SPLITS
+    case_ids:     str [N], stable names of the cases
+    num_classes:  number of label values including background (2 = binary)
+    readers:      uint8 [N, R, H, W] or None, individual annotators' masks
+    reader_count: int [N] or None, how many of the R reader slots are real
+    """
+
+    name: str
+    images: np.ndarray
+    masks: np.ndarray
+    spacing: np.ndarray
+    patient_ids: np.ndarray
+    split: np.ndarray
+    case_ids: np.ndarray
+    num_classes: int = 2
+    readers: np.ndarray | None = None
+    reader_count: np.ndarray | None = None
+
+    def __post_init__(self) -> None:
+        n = len(self.images)
+        if self.images.ndim != 4:
+            raise ValueError(f"images must be [N, C, H, W], got shape {self.images.shape}")
+        if self.masks.shape != (n, *self.images.shape[2:]):
+            raise ValueError(
+                f"masks must be [N, H, W] = {(n, *self.images.shape[2:])}, got {self.masks.shape}"
+            )
+        for field_name in ("spacing", "patient_ids", "split", "case_ids"):
+            if len(getattr(self, field_name)) != n:
+                raise ValueError(f"{field_name} has {len(getattr(self, field_name))} rows, not {n}")
+
+    def __len__(self) -> int:
+        return len(self.images)
+
+    def indices(self, split: str) -> np.ndarray:
+        """Case indices of one split, in dataset order."""
+        return np.flatnonzero(self.split == split)
+
+    def subset(self, index: np.ndarray) -> SegmentationData:
+        """A copy restricted to the given case indices (used for tiny test datasets)."""
+        return SegmentationData(
+            name=self.name,
+            images=self.images[index],
+            masks=self.masks[index],
+            spacing=self.spacing[index],
+            patient_ids=self.patient_ids[index],
+            split=self.split[index],
+            case_ids=self.case_ids[index],
+            num_classes=self.num_classes,
+            readers=None if self.readers is None else self.readers[index],
+            reader_count=None if self.reader_count is None else self.reader_count[index],
+        )

@@ -1,0 +1,226 @@
+"""Noisy training labels: which training cases a noise model corrupts, reproducibly, and how
+noisy they really became.
+
+The noise ratio r (the fraction of TRAINING cases whose mask is corrupted) and the
+severity (the model's parameters) are separate axes (spec/noise.md). Validation and test
+masks are never touched.
+
+Randomness, so that a ratio sweep changes one thing at a time:
+
+- the corrupted cases are the first ``round(r * n_train)`` (half rounds up) of ONE fixed
+  permutation of the training cases, drawn from a generator seeded by (dataset, noise
+  model, severity, seed). The ratio is not in that seed, so the cases corrupted at
+  r = 0.4 are a subset of those at r = 0.6;
+- each case's noisy mask comes from its own generator seeded by (dataset, noise model,
+  severity, seed, case id), so it is identical at every ratio and does not depend on the
+  order in which cases are processed.
+
+Nothing depends on the training method: every method sees the same noisy labels.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import numbers
+from dataclasses import asdict, dataclass, field, is_dataclass
+
+import numpy as np
+import pandas as pd
+
+from rmdbench import seeding
+from rmdbench.data.base import SegmentationData
+from rmdbench.errors import UserError
+from rmdbench.metrics import case_metrics
+from rmdbench.noise_models.base import NoiseCase, NoiseModel
+
+REALISED_COLUMNS = (
+    "case_id",
+    "corrupted",
+    "noise_model",
+    "noisy_dsc",
+    "noisy_hd95",
+    "flipped_fraction",
+)
+
+
+@dataclass(frozen=True, eq=False)
+class NoisyLabels:
+    """The training labels a method sees, and the realised noise per training case.
+
+    masks:    uint8 [N, H, W], a copy of ``data.masks`` where only the corrupted training
+              cases differ (validation and test masks stay clean).
+    realised: one row per training case (REALISED_COLUMNS): corrupted or not, the model,
+              Dice and HD95 (mm; pixels when the spacing is unknown) of noisy vs clean,
+              and the fraction of pixels whose label changed.
+    """
+
+    masks: np.ndarray
+    realised: pd.DataFrame
+    noise_model: str = ""
+    severity: str = ""
+    noise_ratio: float = math.nan
+    seed: int = -1
+    corrupted_index: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
+
+    def summary(self) -> dict[str, float | int | str]:
+        """How noisy the training labels really are, for tables and the run record.
+
+        Means over the corrupted cases (NaN when none) and ``mean_train_dsc`` over all
+        training cases (the label quality a method actually trains on).
+        """
+        realised = self.realised
+        corrupted = realised[realised["corrupted"]]
+        n_train = len(realised)
+
+        def over_corrupted(column: str, statistic: str = "mean") -> float:
+            return float(corrupted[column].agg(statistic)) if len(corrupted) else math.nan
+
+        return {
+            "noise_model": self.noise_model,
+            "severity": self.severity,
+            "noise_ratio": self.noise_ratio,
+            "seed": self.seed,
+            "n_train": n_train,
+            "n_corrupted": len(corrupted),
+            "fraction_corrupted": len(corrupted) / n_train if n_train else math.nan,
+            "mean_noisy_dsc": over_corrupted("noisy_dsc"),
+            "median_noisy_dsc": over_corrupted("noisy_dsc", "median"),
+            "mean_noisy_hd95": over_corrupted("noisy_hd95"),
+            "mean_flipped_fraction": over_corrupted("flipped_fraction"),
+            "mean_train_dsc": float(realised["noisy_dsc"].mean()) if n_train else math.nan,
+        }
+
+
+def severity_key(model: NoiseModel) -> str:
+    """A canonical string of a model's severity (its parameters, sorted), usable as the
+    ``preset_key`` when the caller has no shorter name for it."""
+    params = model.params
+    values = asdict(params) if is_dataclass(params) else dict(vars(params))
+    return json.dumps(values, sort_keys=True, separators=(",", ":"), default=str)
+
+
+def corrupted_count(noise_ratio: float, n_train: int) -> int:
+    """round(noise_ratio * n_train), half rounding up (Python's round() would round 2.5
+    to 2)."""
+    return min(n_train, math.floor(noise_ratio * n_train + 0.5))
+
+
+def check_noise_ratio(noise_ratio: object) -> float:
+    """The ratio as a float, or a one-line UserError naming the fix."""
+    if isinstance(noise_ratio, bool) or not isinstance(noise_ratio, numbers.Real):
+        raise UserError(
+            f"noise ratio {noise_ratio!r} is not a number; pass a value like --noise 0.8"
+        )
+    value = float(noise_ratio)
+    if not 0.0 <= value <= 1.0:  # also rejects NaN
+        raise UserError(f"noise ratio {value:g} is outside [0, 1]; pass a value like --noise 0.8")
+    return value
+
+
+def selection_order(
+    data: SegmentationData, model_name: str, preset_key: str, seed: int
+) -> np.ndarray:
+    """All training case indices in the fixed random order whose first k are corrupted."""
+    train = data.indices("train")
+    rng = seeding.generator("noise-selection", data.name, model_name, preset_key, int(seed))
+    return train[rng.permutation(len(train))]
+
+
+def apply_noise(
+    data: SegmentationData,
+    model: NoiseModel,
+    noise_ratio: float,
+    seed: int,
+    preset_key: str | None = None,
+) -> NoisyLabels:
+    """Corrupt ``round(noise_ratio * n_train)`` training masks of ``data`` with ``model``.
+
+    ``preset_key`` names the severity in the seeds (e.g. the preset name, or
+    ``severity_key(model)``, the default); two severities with the same key share their
+    random draws.
+    """
+    ratio = check_noise_ratio(noise_ratio)
+    model_name = type(model).name
+    if not model_name:
+        raise ValueError(f"{type(model).__name__} has no registered name (set `name`)")
+    if preset_key is None:
+        preset_key = severity_key(model)
+    if data.num_classes > 2 and not type(model).supports_multiclass:
+        raise UserError(
+            f"noise model '{model_name}' supports binary masks only, but dataset "
+            f"'{data.name}' has {data.num_classes} classes; choose another noise model"
+        )
+
+    order = selection_order(data, model_name, preset_key, seed)
+    chosen = np.sort(order[: corrupted_count(ratio, len(order))])
+    masks = np.array(data.masks, dtype=np.uint8, copy=True)
+    for index in chosen:
+        rng = seeding.generator(
+            "noise-case", data.name, model_name, preset_key, int(seed), str(data.case_ids[index])
+        )
+        noisy = np.asarray(model.corrupt(_noise_case(data, int(index)), rng))
+        if noisy.shape != masks.shape[1:]:
+            raise ValueError(
+                f"noise model '{model_name}' returned shape {noisy.shape}, "
+                f"expected {masks.shape[1:]}"
+            )
+        masks[index] = noisy.astype(np.uint8)
+
+    realised = _realised(data, masks, chosen, model_name)
+    return NoisyLabels(
+        masks=masks,
+        realised=realised,
+        noise_model=model_name,
+        severity=preset_key,
+        noise_ratio=ratio,
+        seed=int(seed),
+        corrupted_index=chosen,
+    )
+
+
+def _noise_case(data: SegmentationData, index: int) -> NoiseCase:
+    readers = None if data.readers is None else data.readers[index]
+    reader_count = 0
+    if data.reader_count is not None:
+        reader_count = int(data.reader_count[index])
+    elif readers is not None:
+        reader_count = len(readers)
+    return NoiseCase(
+        mask=data.masks[index],
+        spacing=np.asarray(data.spacing[index], dtype=float),
+        num_classes=data.num_classes,
+        readers=readers,
+        reader_count=reader_count,
+    )
+
+
+def _realised(
+    data: SegmentationData, masks: np.ndarray, chosen: np.ndarray, model_name: str
+) -> pd.DataFrame:
+    """Per training case: noisy-vs-clean Dice, HD95 (mm) and flipped fraction. Cases left
+    clean get Dice 1, HD95 0, flipped 0 without computing them."""
+    train = data.indices("train")
+    is_chosen = np.isin(train, chosen)
+    dsc = np.ones(len(train))
+    hd95 = np.zeros(len(train))
+    flipped = np.zeros(len(train))
+    for row in np.flatnonzero(is_chosen):
+        index = train[row]
+        metrics = case_metrics(
+            masks[index], data.masks[index], data.spacing[index], data.num_classes
+        )
+        dsc[row] = metrics["dsc"]
+        hd95[row] = metrics["hd95"]
+        flipped[row] = float(np.mean(masks[index] != data.masks[index]))
+    return pd.DataFrame(
+        {
+            "case_id": [str(case_id) for case_id in data.case_ids[train]],
+            "corrupted": is_chosen,
+            "noise_model": model_name,
+            "noisy_dsc": dsc,
+            "noisy_hd95": hd95,
+            "flipped_fraction": flipped,
+        },
+        columns=list(REALISED_COLUMNS),
+    )

@@ -1,0 +1,205 @@
+"""One run: (dataset, noise model + severity, noise ratio, method + hyper-parameters, seed,
+profile) -> a complete record in the run store."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+import traceback
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+
+import numpy as np
+import pandas as pd
+import torch
+
+from rmdbench.data.base import SegmentationData
+from rmdbench.metrics import CONVENTIONS, evaluate_cases
+from rmdbench.methods.base import MethodContext
+from rmdbench.noise import apply_noise
+from rmdbench.profiles import Profile
+from rmdbench.provenance import provenance
+from rmdbench.registries import BACKBONES, METHODS, NOISE_MODELS
+from rmdbench.seeding import seed_words
+from rmdbench.store import FAILED_FILE, RESULT_FILE, SPEC_FILE, RunStore, write_json
+from rmdbench.training.trainer import DeviceData, Trainer
+
+SPEC_VERSION = 1  # bump when the meaning of a spec field changes
+
+
+@dataclass(frozen=True)
+class RunSpec:
+    """Everything that determines a run's result; its hash names the run directory."""
+
+    dataset: str
+    noise_model: str
+    noise_preset: str
+    noise_params: dict
+    noise_ratio: float
+    method: str
+    method_params: dict
+    seed: int
+    profile: dict
+    backbone: str = "unet2d"
+    spec_version: int = SPEC_VERSION
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+    @property
+    def key(self) -> str:
+        canonical = json.dumps(self.as_dict(), sort_keys=True, default=str)
+        return hashlib.sha256(canonical.encode()).hexdigest()[:12]
+
+    @property
+    def run_name(self) -> str:
+        return (
+            f"{self.method}-{self.noise_model}-r{self.noise_ratio:g}-s{self.seed}-"
+            f"{self.profile['name']}-{self.key}"
+        )
+
+    @property
+    def severity_key(self) -> str:
+        """The severity as one canonical string (part of the noise seed)."""
+        return json.dumps(self.noise_params, sort_keys=True, default=str)
+
+    @property
+    def noisy_label_seed(self) -> tuple:
+        return (self.dataset, self.noise_model, self.severity_key, self.seed)
+
+
+@dataclass
+class RunOutcome:
+    spec: RunSpec
+    status: str  # "done" or "failed"
+    summary: dict = field(default_factory=dict)
+    error: str = ""
+
+
+def _limit(indices: np.ndarray, limit: int | None) -> np.ndarray:
+    return indices if limit is None else indices[:limit]
+
+
+def train_and_evaluate(
+    spec: RunSpec,
+    data: SegmentationData,
+    profile: Profile,
+    device: torch.device,
+    on_epoch: Callable[[int, int, dict], None] | None = None,
+) -> dict[str, object]:
+    """Train the method of ``spec`` on its noisy labels and score it on the clean test set.
+    Returns the tables and facts to store."""
+    started = time.perf_counter()
+    noise_model = NOISE_MODELS.get(spec.noise_model).from_preset(
+        spec.noise_preset, **spec.noise_params
+    )
+    noisy = apply_noise(data, noise_model, spec.noise_ratio, spec.seed, spec.severity_key)
+    train_index = _limit(data.indices("train"), profile.max_train_cases)
+    val_index = _limit(data.indices("val"), profile.max_eval_cases)
+    test_index = _limit(data.indices("test"), profile.max_eval_cases)
+
+    train = DeviceData.from_arrays(data.images[train_index], noisy.masks[train_index], device)
+    val = DeviceData.from_arrays(data.images[val_index], data.masks[val_index], device)
+    test_images = DeviceData.from_arrays(data.images[test_index], data.masks[test_index], device)
+
+    # Network initialisation depends on the seed only, so network 1 of every method starts
+    # from the same weights (common random numbers across methods).
+    torch.manual_seed(seed_words("init", spec.seed)[0])
+    backbone_class = BACKBONES.get(spec.backbone)
+    context = MethodContext(
+        build_backbone=lambda: backbone_class(
+            data.images.shape[1], 1, profile.base_width
+        ),
+        num_classes=data.num_classes,
+    )
+    method = METHODS.get(spec.method).create(spec.method_params, context)
+    trainer = Trainer(
+        epochs=profile.epochs,
+        batch_size=profile.batch_size,
+        learning_rate=profile.learning_rate,
+        eval_batch_size=profile.eval_batch_size,
+        device=device,
+        on_epoch=on_epoch,
+    )
+    training = trainer.fit(method, train, val, seed=seed_words("train", spec.seed)[0])
+    eval_start = time.perf_counter()
+    predictions = trainer.predict(method, test_images.images).cpu().numpy()
+    cases = evaluate_cases(
+        predictions,
+        data.masks[test_index],
+        data.spacing[test_index],
+        data.case_ids[test_index],
+        data.num_classes,
+    )
+    eval_seconds = time.perf_counter() - eval_start
+    realised = noisy.realised
+    realised = realised[realised["case_id"].isin(set(data.case_ids[train_index]))]
+    return {
+        "cases": cases,
+        "curve": pd.DataFrame(training.curve),
+        "realised": realised,
+        "predictions": predictions,
+        "test_case_ids": data.case_ids[test_index],
+        "noise_summary": noisy.summary(),
+        "timings": {
+            "train_seconds": training.train_seconds,
+            "seconds_per_iteration": training.seconds_per_iteration,
+            "iterations": training.iterations,
+            "eval_seconds": eval_seconds,
+            "total_seconds": time.perf_counter() - started,
+        },
+        "sizes": {"train": len(train_index), "val": len(val_index), "test": len(test_index)},
+    }
+
+
+def summarise_cases(cases: pd.DataFrame) -> dict[str, float]:
+    numeric = cases.select_dtypes("number")
+    return {column: float(numeric[column].mean()) for column in numeric.columns}
+
+
+def execute_run(
+    spec: RunSpec,
+    data: SegmentationData,
+    profile: Profile,
+    store: RunStore,
+    device: torch.device,
+    on_epoch: Callable[[int, int, dict], None] | None = None,
+) -> RunOutcome:
+    """Run and record one spec. An exception becomes a failed record (with traceback) and
+    a failed outcome; it is not raised, so a sweep goes on."""
+    with store.staging(spec.run_name) as staging:
+        write_json(staging / SPEC_FILE, spec.as_dict())
+        try:
+            output = train_and_evaluate(spec, data, profile, device, on_epoch)
+        except Exception as error:  # noqa: BLE001 - recorded, the sweep goes on
+            message = f"{type(error).__name__}: {error}"
+            write_json(
+                staging / FAILED_FILE,
+                {"error": message, "traceback": traceback.format_exc(), "spec": spec.as_dict()},
+            )
+            return RunOutcome(spec, "failed", error=message)
+        output["cases"].to_parquet(staging / "cases.parquet", index=False)
+        output["curve"].to_parquet(staging / "curve.parquet", index=False)
+        output["realised"].to_parquet(staging / "noise.parquet", index=False)
+        np.savez_compressed(
+            staging / "predictions.npz",
+            predictions=output["predictions"],
+            case_ids=output["test_case_ids"],
+        )
+        summary = summarise_cases(output["cases"])
+        write_json(
+            staging / RESULT_FILE,
+            {
+                "status": "done",
+                "run_name": spec.run_name,
+                "spec": spec.as_dict(),
+                "summary": summary,
+                "noise": output["noise_summary"],
+                "timings": output["timings"],
+                "sizes": output["sizes"],
+                "conventions": CONVENTIONS,
+                "provenance": provenance(device),
+            },
+        )
+    return RunOutcome(spec, "done", summary=summary)

@@ -1,0 +1,168 @@
+"""The shared training core: every method trains through this loop.
+
+Data live on the device as tensors; each epoch draws a new permutation; the optimiser plan
+(Adam, constant lr then linear decay, beta1 0.9 -> 0.1) follows the Schedule; the clean
+validation Dice is recorded every epoch; the last-epoch model is the one evaluated.
+Host synchronisation happens once per epoch (logging), never inside an iteration.
+"""
+
+from __future__ import annotations
+
+import statistics
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+
+from rmdbench.methods.base import Method, StepState
+from rmdbench.errors import UserError
+from rmdbench.training.augment import random_sample_flips
+from rmdbench.training.schedules import Schedule
+
+
+def select_device(requested: str = "auto") -> torch.device:
+    """'auto' = CUDA when present, else CPU."""
+    if requested == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if requested.startswith("cuda") and not torch.cuda.is_available():
+        raise UserError("--device cuda was asked for but no CUDA GPU is visible; use --device cpu")
+    if requested not in ("cpu",) and not requested.startswith("cuda"):
+        raise UserError(f"unknown device '{requested}'; use auto, cpu or cuda")
+    return torch.device(requested)
+
+
+class NonFiniteLossError(RuntimeError):
+    """Training diverged (NaN or inf loss)."""
+
+
+@dataclass
+class TrainResult:
+    curve: list[dict] = field(default_factory=list)  # one row per epoch
+    iterations: int = 0
+    train_seconds: float = 0.0
+    seconds_per_iteration: float = float("nan")  # median over epochs after the first
+
+
+@dataclass
+class DeviceData:
+    """Images [N, C, H, W] float and labels [N, 1, H, W] float, on the training device."""
+
+    images: torch.Tensor
+    labels: torch.Tensor
+
+    @classmethod
+    def from_arrays(cls, images: np.ndarray, masks: np.ndarray, device: torch.device):
+        return cls(
+            torch.as_tensor(images, dtype=torch.float32, device=device).contiguous(
+                memory_format=torch.channels_last
+            ),
+            torch.as_tensor(masks[:, None], dtype=torch.float32, device=device),
+        )
+
+    def __len__(self) -> int:
+        return self.images.shape[0]
+
+
+def dice_per_case(predicted: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """Binary Dice per case; both empty = 1 (spec/metrics.md)."""
+    dims = tuple(range(1, predicted.ndim))
+    intersection = (predicted * target).sum(dims)
+    total = predicted.sum(dims) + target.sum(dims)
+    return torch.where(total > 0, 2 * intersection / total.clamp_min(1), torch.ones_like(total))
+
+
+class Trainer:
+    def __init__(
+        self,
+        *,
+        epochs: int,
+        batch_size: int,
+        learning_rate: float,
+        eval_batch_size: int,
+        device: torch.device,
+        schedule: Schedule | None = None,
+        on_epoch: Callable[[int, int, dict], None] | None = None,
+    ) -> None:
+        self.epochs = epochs
+        self.batch_size = batch_size
+        self.learning_rate = learning_rate
+        self.eval_batch_size = eval_batch_size
+        self.device = device
+        self.schedule = schedule or Schedule()
+        self.on_epoch = on_epoch
+
+    def fit(self, method: Method, train: DeviceData, val: DeviceData, seed: int) -> TrainResult:
+        method.to(self.device, memory_format=torch.channels_last)
+        optimiser = torch.optim.Adam(method.parameters(), lr=self.learning_rate)
+        generator = torch.Generator(device=self.device)
+        generator.manual_seed(seed)
+        batch_size = min(self.batch_size, len(train))
+        per_epoch = len(train) // batch_size  # drop the last partial batch
+        total = per_epoch * self.epochs
+        result = TrainResult()
+        epoch_seconds = []
+        start = time.perf_counter()
+        for epoch in range(self.epochs):
+            method.train()
+            epoch_start = time.perf_counter()
+            order = torch.randperm(len(train), generator=generator, device=self.device)
+            sums: dict[str, torch.Tensor] = {}
+            for index in range(per_epoch):
+                progress = (epoch * per_epoch + index) / total
+                self._set_optimiser_plan(optimiser, progress)
+                batch = order[index * batch_size : (index + 1) * batch_size]
+                images, labels = random_sample_flips(
+                    train.images[batch], train.labels[batch], generator
+                )
+                output = method.training_step(images, labels, StepState(progress, generator))
+                optimiser.zero_grad(set_to_none=True)
+                output.loss.backward()
+                optimiser.step()
+                for key, value in output.logs.items():
+                    sums[key] = sums.get(key, 0.0) + value
+            row = {key: float(value) / per_epoch for key, value in sums.items()}
+            if self.device.type == "cuda":
+                torch.cuda.synchronize(self.device)
+            epoch_seconds.append(time.perf_counter() - epoch_start)
+            if not all(np.isfinite(value) for value in row.values()):
+                raise NonFiniteLossError(f"non-finite training loss at epoch {epoch}: {row}")
+            row.update(
+                epoch=epoch,
+                lr=optimiser.param_groups[0]["lr"],
+                val_dsc=float(self.validation_dice(method, val)),
+                seconds=epoch_seconds[-1],
+            )
+            result.curve.append(row)
+            if self.on_epoch is not None:
+                self.on_epoch(epoch, self.epochs, row)
+        result.iterations = total
+        result.train_seconds = time.perf_counter() - start
+        timed = epoch_seconds[1:] or epoch_seconds
+        if per_epoch:
+            result.seconds_per_iteration = statistics.median(timed) / per_epoch
+        return result
+
+    def _set_optimiser_plan(self, optimiser: torch.optim.Optimizer, progress: float) -> None:
+        lr = self.learning_rate * self.schedule.learning_rate_factor(progress)
+        beta1 = self.schedule.adam_beta1(progress)
+        for group in optimiser.param_groups:
+            group["lr"] = lr
+            group["betas"] = (beta1, group["betas"][1])
+
+    @torch.inference_mode()
+    def predict(self, method: Method, images: torch.Tensor) -> torch.Tensor:
+        """Binary label maps [N, H, W] (uint8) from the method's logits, in eval mode."""
+        method.eval()
+        chunks = []
+        for start in range(0, images.shape[0], self.eval_batch_size):
+            logits = method.predict_logits(images[start : start + self.eval_batch_size])
+            chunks.append((logits[:, 0] > 0).to(torch.uint8))
+        return torch.cat(chunks) if chunks else images.new_zeros((0, *images.shape[2:]))
+
+    def validation_dice(self, method: Method, val: DeviceData) -> torch.Tensor:
+        if len(val) == 0:
+            return torch.tensor(float("nan"))
+        predicted = self.predict(method, val.images).float()
+        return dice_per_case(predicted, val.labels[:, 0]).mean().cpu()
