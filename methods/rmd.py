@@ -101,7 +101,20 @@ class RMD(Method):
             return StepOutput(loss, logs)
 
         ramp = schedule.sigmoid_ramp(state.progress)
-        keep = kept_count(weak_1.numel(), self.reliable_fraction(ramp))
+        distill = self.distillation_loss(images, weak_1, weak_2, state)
+        loss = loss + params.distill_weight * ramp * distill
+        logs.update({"distill": distill.detach(), "loss": loss.detach()})
+        return StepOutput(loss, logs)
+
+    def distillation_loss(
+        self, images: torch.Tensor, weak_1: torch.Tensor, weak_2: torch.Tensor, state
+    ) -> torch.Tensor:
+        """Both directions of the reliable distillation, averaged over augmented views."""
+        params, schedule = self.params, self.context.schedule
+        net_1, net_2 = self.networks
+        keep = kept_count(
+            weak_1.numel(), self.reliable_fraction(schedule.sigmoid_ramp(state.progress))
+        )
         detach = params.variant != "released"
         targets = [weak_1.detach(), weak_2.detach()] if detach else [weak_1, weak_2]
         distill = torch.zeros((), device=images.device)
@@ -109,7 +122,10 @@ class RMD(Method):
             strong_images, (target_1, target_2) = images, targets
             if params.data_augmentation:
                 strong_images, (target_1, target_2) = self.augmentation(
-                    images, targets, state.generator, warp=schedule.strong_augmentation(state.progress)
+                    images,
+                    targets,
+                    state.generator,
+                    warp=schedule.strong_augmentation(state.progress),
                 )
             dropout = params.model_augmentation
             strong_1 = net_1(strong_images, feature_dropout=dropout)
@@ -118,7 +134,4 @@ class RMD(Method):
             reliability_2 = (strong_2.detach() - target_2.detach()).square()
             distill = distill + reliable_distillation(strong_1, target_2, reliability_2, keep)
             distill = distill + reliable_distillation(strong_2, target_1, reliability_1, keep)
-        distill = distill / params.augmented_views
-        loss = loss + params.distill_weight * ramp * distill
-        logs.update({"distill": distill.detach(), "loss": loss.detach()})
-        return StepOutput(loss, logs)
+        return distill / params.augmented_views

@@ -172,7 +172,9 @@ def read_scans(database: Path | None = None) -> list[Scan]:
     zvals: dict[int, list[float]] = defaultdict(list)
     for scan_id, value in zval_rows:
         zvals[scan_id].append(value)
-    slice_zvals = {scan_id: np.sort(np.asarray(v, dtype=np.float64)) for scan_id, v in zvals.items()}
+    slice_zvals = {
+        scan_id: np.sort(np.asarray(v, dtype=np.float64)) for scan_id, v in zvals.items()
+    }
     scan_of_annotation = {row[0]: row[1] for row in annotation_rows}
 
     contours: dict[int, list[Contour]] = defaultdict(list)
