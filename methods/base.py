@@ -66,9 +66,7 @@ class Method(nn.Module):
         super().__init__()
         self.params = params
         self.context = context
-        self.networks = nn.ModuleList(
-            [context.build_backbone() for _ in range(self.num_networks)]
-        )
+        self.networks = nn.ModuleList([context.build_backbone() for _ in range(self.num_networks)])
 
     @classmethod
     def create(cls, options: dict[str, Any], context: MethodContext) -> Method:

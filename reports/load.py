@@ -12,7 +12,13 @@ from rmdbench.errors import UserError
 from rmdbench.store import RESULT_FILE
 
 SPEC_COLUMNS = (
-    "dataset", "noise_model", "noise_preset", "noise_ratio", "method", "seed", "backbone",
+    "dataset",
+    "noise_model",
+    "noise_preset",
+    "noise_ratio",
+    "method",
+    "seed",
+    "backbone",
 )
 
 
@@ -42,7 +48,5 @@ def load_runs(root: Path, run_names: set[str] | None = None) -> pd.DataFrame:
         cases["realised_noisy_dsc"] = result["noise"].get("mean_noisy_dsc_corrupted")
         frames.append(cases)
     if not frames:
-        raise UserError(
-            f"no finished runs in '{root}'; run 'rmdbench sweep --out {root}' first"
-        )
+        raise UserError(f"no finished runs in '{root}'; run 'rmdbench sweep --out {root}' first")
     return pd.concat(frames, ignore_index=True)

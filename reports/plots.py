@@ -7,10 +7,10 @@ from pathlib import Path
 import matplotlib
 
 matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import pandas as pd  # noqa: E402
+import matplotlib.pyplot as plt
+import pandas as pd
 
-from .tables import per_run_means  # noqa: E402
+from .tables import per_run_means
 
 
 def plot_metric_vs_ratio(cases: pd.DataFrame, path: Path, metric: str = "dsc") -> Path:
@@ -25,7 +25,9 @@ def plot_metric_vs_ratio(cases: pd.DataFrame, path: Path, metric: str = "dsc") -
         group = group.sort_values("noise_ratio")
         axis.plot(group["noise_ratio"], group["mean"], marker="o", label=method)
         std = group["std"].fillna(0)
-        axis.fill_between(group["noise_ratio"], group["mean"] - std, group["mean"] + std, alpha=0.15)
+        axis.fill_between(
+            group["noise_ratio"], group["mean"] - std, group["mean"] + std, alpha=0.15
+        )
     axis.set_xlabel("noise ratio (fraction of training masks corrupted)")
     axis.set_ylabel(f"test {metric.upper()}")
     spread = "test cases" if one_seed else "seeds"

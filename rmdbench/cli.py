@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import Annotated
 
@@ -28,10 +27,6 @@ def fail(message: str) -> typer.Exit:
     return typer.Exit(code=2)
 
 
-def cache_dir_option(value: Path | None) -> Path | None:
-    return value or (Path(os.environ["RMDBENCH_CACHE_DIR"]) if "RMDBENCH_CACHE_DIR" in os.environ else None)
-
-
 def parse_ratios(values: list[str]) -> list[float]:
     """'--noise 0 0.4 0.8', '--noise 0,0.4' and repeated --noise all give a list of floats."""
     ratios = []
@@ -51,16 +46,23 @@ def sweep(
     context: typer.Context,
     noise: Annotated[
         list[str] | None,
-        typer.Option("--noise", help="Noise ratio(s): fraction of training masks corrupted, "
-                     "e.g. --noise 0.8 or --noise 0 --noise 0.4 (or --noise '0 0.4 0.8')."),
+        typer.Option(
+            "--noise",
+            help="Noise ratio(s): fraction of training masks corrupted, "
+            "e.g. --noise 0.8 or --noise 0 --noise 0.4 (or --noise '0 0.4 0.8').",
+        ),
     ] = None,
     methods: Annotated[
-        list[str], typer.Option("--methods", help="Methods, comma-separated; hyper-parameters "
-                                "as name[key=value,...].")
+        list[str],
+        typer.Option(
+            "--methods", help="Methods, comma-separated; hyper-parameters as name[key=value,...]."
+        ),
     ] = [DEFAULT_METHODS],  # noqa: B006 - typer reads the default
     noise_model: Annotated[
-        list[str], typer.Option("--noise-model", help="Noise model(s), e.g. distortion or "
-                                "distortion[preset=severe].")
+        list[str],
+        typer.Option(
+            "--noise-model", help="Noise model(s), e.g. distortion or distortion[preset=severe]."
+        ),
     ] = ["distortion"],  # noqa: B006
     dataset: Annotated[list[str], typer.Option("--dataset", help="Dataset name(s).")] = [  # noqa: B006
         "lidc-phantom"
@@ -70,12 +72,13 @@ def sweep(
     out: Annotated[Path, typer.Option(help="Runs directory (the run store).")] = Path("runs"),
     device: Annotated[str, typer.Option(help="auto, cpu or cuda.")] = "auto",
     cache_dir: Annotated[
-        Path | None, typer.Option(help="Where built datasets are cached "
-                                  "(default: $RMDBENCH_CACHE_DIR or the user cache).")
+        Path | None,
+        typer.Option(
+            help="Where built datasets are cached (default: $RMDBENCH_CACHE_DIR or the user cache)."
+        ),
     ] = None,
 ) -> None:
     """Train every method on the same noisy labels for each noise ratio; print a DSC table."""
-    import torch
 
     from rmdbench.profiles import get_profile
     from rmdbench.store import RunStore
@@ -101,7 +104,7 @@ def sweep(
             profile=chosen_profile,
             store=store,
             device=torch_device,
-            cache_dir=cache_dir_option(cache_dir),
+            cache_dir=cache_dir,
             console=console,
         )
     except UserError as error:

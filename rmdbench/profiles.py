@@ -29,10 +29,18 @@ class Profile:
 
 PROFILES: dict[str, Profile] = {
     "quick": Profile("quick", crop_size=64, base_width=16, batch_size=16, epochs=6),
-    "paper": Profile("paper", crop_size=128, base_width=64, batch_size=20, epochs=50,
-                     eval_batch_size=40),
-    "tiny": Profile("tiny", crop_size=32, base_width=4, batch_size=8, epochs=2,
-                    max_train_cases=32, max_eval_cases=16),
+    "paper": Profile(
+        "paper", crop_size=128, base_width=64, batch_size=20, epochs=50, eval_batch_size=40
+    ),
+    "tiny": Profile(
+        "tiny",
+        crop_size=32,
+        base_width=4,
+        batch_size=8,
+        epochs=2,
+        max_train_cases=32,
+        max_eval_cases=16,
+    ),
 }
 
 
@@ -40,6 +48,4 @@ def get_profile(name: str) -> Profile:
     try:
         return PROFILES[name]
     except KeyError:
-        raise UserError(
-            f"unknown profile '{name}'; choose one of: {', '.join(PROFILES)}"
-        ) from None
+        raise UserError(f"unknown profile '{name}'; choose one of: {', '.join(PROFILES)}") from None

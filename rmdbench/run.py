@@ -15,9 +15,10 @@ import pandas as pd
 import torch
 
 from rmdbench.data.base import SegmentationData
-from rmdbench.metrics import CONVENTIONS, evaluate_cases
 from rmdbench.methods.base import MethodContext
+from rmdbench.metrics import CONVENTIONS, evaluate_cases
 from rmdbench.noise import apply_noise
+from rmdbench.params import build_params
 from rmdbench.profiles import Profile
 from rmdbench.provenance import provenance
 from rmdbench.registries import BACKBONES, METHODS, NOISE_MODELS
@@ -91,8 +92,9 @@ def train_and_evaluate(
     """Train the method of ``spec`` on its noisy labels and score it on the clean test set.
     Returns the tables and facts to store."""
     started = time.perf_counter()
-    noise_model = NOISE_MODELS.get(spec.noise_model).from_preset(
-        spec.noise_preset, **spec.noise_params
+    noise_class = NOISE_MODELS.get(spec.noise_model)
+    noise_model = noise_class(
+        build_params(noise_class.Params, spec.noise_params, f"noise model '{spec.noise_model}'")
     )
     noisy = apply_noise(data, noise_model, spec.noise_ratio, spec.seed, spec.severity_key)
     train_index = _limit(data.indices("train"), profile.max_train_cases)
@@ -108,9 +110,7 @@ def train_and_evaluate(
     torch.manual_seed(seed_words("init", spec.seed)[0])
     backbone_class = BACKBONES.get(spec.backbone)
     context = MethodContext(
-        build_backbone=lambda: backbone_class(
-            data.images.shape[1], 1, profile.base_width
-        ),
+        build_backbone=lambda: backbone_class(data.images.shape[1], 1, profile.base_width),
         num_classes=data.num_classes,
     )
     method = METHODS.get(spec.method).create(spec.method_params, context)

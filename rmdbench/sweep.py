@@ -159,7 +159,9 @@ def run_sweep(
             progress.update(overall, description=label)
             unit = cost[spec.run_name] / profile.epochs
 
-            def on_epoch(epoch: int, epochs: int, row: dict, label: str = label) -> None:
+            def on_epoch(
+                epoch: int, epochs: int, row: dict, label: str = label, unit: float = unit
+            ) -> None:
                 progress.update(
                     overall,
                     advance=unit,

@@ -1,6 +1,7 @@
 """The command line end to end on the toy dataset, and every bad input of issue #2."""
 
 import json
+
 import pytest
 from typer.testing import CliRunner
 

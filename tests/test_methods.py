@@ -28,8 +28,9 @@ def _train_once(name, seed=0):
     method = METHODS.get(name).create({}, _context())
     images, labels = _batch()
     data = DeviceData(images, labels)
-    trainer = Trainer(epochs=2, batch_size=2, learning_rate=1e-3, eval_batch_size=4,
-                      device=torch.device("cpu"))
+    trainer = Trainer(
+        epochs=2, batch_size=2, learning_rate=1e-3, eval_batch_size=4, device=torch.device("cpu")
+    )
     before = [p.detach().clone() for p in method.parameters()]
     result = trainer.fit(method, data, data, seed=seed)
     return method, before, result
@@ -40,7 +41,7 @@ def test_method_conformance(name):
     method, before, result = _train_once(name)
     assert result.iterations == 4
     assert all(torch.isfinite(torch.tensor(row["loss"])) for row in result.curve)
-    changed = [not torch.equal(a, b) for a, b in zip(before, method.parameters())]
+    changed = [not torch.equal(a, b) for a, b in zip(before, method.parameters(), strict=True)]
     assert all(changed[:: max(1, len(changed) // 10)])  # every network learns
     images, _ = _batch(1)
     method.eval()
@@ -49,12 +50,12 @@ def test_method_conformance(name):
     assert logits.shape == (4, 1, 16, 16) and torch.isfinite(logits).all()
     # same seed, same result
     again, _, _ = _train_once(name)
-    for a, b in zip(method.parameters(), again.parameters()):
+    for a, b in zip(method.parameters(), again.parameters(), strict=True):
         assert torch.equal(a, b)
 
 
 @pytest.mark.parametrize("variant, teacher_gets_gradient", [("paper", False), ("released", True)])
-def test_rmd_distillation_targets_detached_only_in_the_paper_variant(variant, teacher_gets_gradient):
+def test_rmd_distillation_targets_detached_only_in_paper_variant(variant, teacher_gets_gradient):
     torch.manual_seed(0)
     method = METHODS.get("rmd").create({"variant": variant}, _context())
     images, _ = _batch()
@@ -81,8 +82,14 @@ def test_rmd_reliable_fraction_by_variant():
 
 
 @pytest.mark.parametrize(
-    "switch", ["cross_selection", "distill", "reliability_selection", "data_augmentation",
-               "model_augmentation"],
+    "switch",
+    [
+        "cross_selection",
+        "distill",
+        "reliability_selection",
+        "data_augmentation",
+        "model_augmentation",
+    ],
 )
 def test_rmd_ablation_switches_train(switch):
     torch.manual_seed(0)

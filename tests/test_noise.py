@@ -7,15 +7,15 @@ from typing import ClassVar
 
 import numpy as np
 import pytest
-import rmdbench.noise_models.distortion  # noqa: F401  (registers "distortion")
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from rmdbench.noise_models.base import NoiseCase, NoiseModel
 from skimage.draw import disk
 
+import rmdbench.noise_models.distortion  # noqa: F401  (registers "distortion")
 from rmdbench.data.base import SegmentationData
 from rmdbench.errors import UserError
 from rmdbench.noise import REALISED_COLUMNS, NoisyLabels, apply_noise, corrupted_count, severity_key
+from rmdbench.noise_models.base import NoiseCase, NoiseModel
 from rmdbench.registries import NOISE_MODELS
 
 N_TRAIN, N_VAL, N_TEST = 30, 5, 5

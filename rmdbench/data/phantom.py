@@ -11,11 +11,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from functools import lru_cache
+from math import comb
 
 import numpy as np
 from scipy.ndimage import binary_erosion, gaussian_filter
 
 TAU = 2.0 * np.pi
+TUBE_BANDS = 3
 
 
 @dataclass(frozen=True)
@@ -28,9 +30,10 @@ class PhantomStyle:
     nodule_contrast: float = 1.0  # scales every nodule's difference from the lung
     edge_blur_px: float = 1.2  # partial-volume blur of a well-defined nodule edge
     ill_defined_edge_blur_px: float = 1.0  # extra blur at LIDC margin rating 1 (vs 5)
-    vessel_count: float = 4.0  # mean number of vessels per crop (Poisson)
+    vessel_count: float = 2.5  # mean number of in-plane vessels per crop (Poisson)
+    vessel_dot_count: float = 1.5  # mean number of vessels cut across (round dots)
     vessel_touch_fraction: float = 0.5  # share of vessels that run from the nodule's edge
-    vessel_radius_px: tuple[float, float] = (0.6, 2.2)
+    vessel_radius_px: tuple[float, float] = (0.6, 2.0)
     chest_wall_probability: float = 0.25  # rises to 1 for nodules at the slice border
     chest_wall_abut_fraction: float = 0.5  # share of walls that touch the nodule
     lung_hu: float = -850.0
@@ -78,58 +81,113 @@ def _unit(angle: float) -> np.ndarray:
     return np.array([np.sin(angle), np.cos(angle)])
 
 
-def _bezier(p0: np.ndarray, p1: np.ndarray, p2: np.ndarray) -> np.ndarray:
-    """Points along a quadratic Bezier curve, about two per pixel of length."""
-    length = np.linalg.norm(p1 - p0) + np.linalg.norm(p2 - p1)
+def _bezier(points: np.ndarray) -> np.ndarray:
+    """Points along the Bezier curve of the control ``points`` [K, 2], about two per pixel."""
+    length = np.linalg.norm(np.diff(points, axis=0), axis=1).sum()
     t = np.linspace(0.0, 1.0, max(int(2 * length), 2))[:, None]
-    return (1 - t) ** 2 * p0 + 2 * (1 - t) * t * p1 + t**2 * p2
+    degree = len(points) - 1
+    curve = np.zeros((len(t), 2))
+    for i, point in enumerate(points):
+        weight = comb(degree, i) * t**i * (1 - t) ** (degree - i)
+        curve += weight * point
+    return curve
 
 
-def _tube(shape: tuple[int, int], curve: np.ndarray, radius: float) -> np.ndarray:
-    """Fill fraction in [0, 1] of a tube of ``radius`` along ``curve`` (partial volume)."""
-    line = np.zeros(shape)
+def _splat(shape: tuple[int, int], points: np.ndarray, weights: np.ndarray) -> np.ndarray:
+    """Bilinear splat of weighted points (no staircase along a slanted line)."""
+    image = np.zeros((shape[0] + 2, shape[1] + 2))
+    low = np.floor(points).astype(np.int64)
+    frac = points - low
+    for d_row in (0, 1):
+        for d_col in (0, 1):
+            rows = low[:, 0] + d_row + 1
+            cols = low[:, 1] + d_col + 1
+            share = (frac[:, 0] if d_row else 1 - frac[:, 0]) * (
+                frac[:, 1] if d_col else 1 - frac[:, 1]
+            )
+            keep = (rows >= 0) & (rows < shape[0] + 2) & (cols >= 0) & (cols < shape[1] + 2)
+            np.add.at(image, (rows[keep], cols[keep]), (weights * share)[keep])
+    return image[1:-1, 1:-1]
+
+
+def _tube(shape: tuple[int, int], curve: np.ndarray, radius: np.ndarray) -> np.ndarray:
+    """Fill fraction in [0, 1] of a tube along ``curve``, ``radius`` per point (partial volume).
+
+    The curve is splatted as a line of unit density per pixel and blurred; scaling by the
+    diameter makes a thick tube's centre 1 and a thin one's less, as a CT would show it.
+    """
     step = np.linalg.norm(np.diff(curve, axis=0), axis=1).mean() if len(curve) > 1 else 1.0
-    pixels = np.rint(curve).astype(np.int64)
-    inside = (
-        (pixels[:, 0] >= 0)
-        & (pixels[:, 0] < shape[0])
-        & (pixels[:, 1] >= 0)
-        & (pixels[:, 1] < shape[1])
-    )
-    np.add.at(line, (pixels[inside, 0], pixels[inside, 1]), step)
-    sigma = max(0.5, 0.8 * radius)
-    return np.clip(gaussian_filter(line, sigma, mode="constant") * 2.0 * radius, 0.0, 1.0)
+    radius = np.broadcast_to(radius, len(curve))
+    fill = np.zeros(shape)
+    # Blur stretches of the curve apart, so that a tapering vessel narrows as it thins.
+    bands = np.arange(len(curve)) * TUBE_BANDS // len(curve)
+    for band in range(TUBE_BANDS):
+        chosen = bands == band
+        if not chosen.any():
+            continue
+        line = _splat(shape, curve[chosen], step * 2.0 * radius[chosen])
+        sigma = max(0.7, 0.8 * float(radius[chosen].mean()))
+        fill += gaussian_filter(line, sigma, mode="constant")
+    return np.clip(fill, 0.0, 1.0)
+
+
+def _disc(shape: tuple[int, int], centre: np.ndarray, radius: float, blur: float) -> np.ndarray:
+    """Fill fraction of a blurred disc: a vessel cut across by the slice."""
+    rows, cols = np.ogrid[: shape[0], : shape[1]]
+    distance = np.hypot(rows - centre[0], cols - centre[1])
+    return np.clip(0.5 + (radius - distance) / (2.0 * blur), 0.0, 1.0) * min(1.0, radius / 1.5)
 
 
 def _vessels(
     rng: np.random.Generator, nodule: np.ndarray, style: PhantomStyle
 ) -> tuple[np.ndarray, np.ndarray]:
-    """(fill fraction, HU) of the vessels: random curves, some starting at the nodule's edge."""
+    """(fill fraction, HU) of vessels: curved, tapering, sometimes branching tubes (some from
+    the nodule's edge) and round cross-sections of vessels running through the slice."""
     shape = nodule.shape
     size = float(max(shape))
     fill = np.zeros(shape)
     hu = np.full(shape, style.vessel_hu)
+
+    def add(tube: np.ndarray) -> None:
+        nonlocal fill
+        brighter = tube > fill
+        hu[brighter] = style.vessel_hu + rng.normal(0.0, 25.0)
+        fill = np.maximum(fill, tube)
+
     solid = nodule >= 0.5
     edge = np.argwhere(solid & ~binary_erosion(solid)) if solid.any() else np.zeros((0, 2))
     centre = np.argwhere(solid).mean(axis=0) if solid.any() else np.array(shape) / 2.0
     for _ in range(int(rng.poisson(style.vessel_count))):
         radius = float(rng.uniform(*style.vessel_radius_px))
+        length = rng.uniform(0.35, 0.9) * size
         if len(edge) and rng.random() < style.vessel_touch_fraction:
             start = edge[rng.integers(len(edge))].astype(float)
-            outward = start - centre
-            angle = np.arctan2(outward[0], outward[1]) + rng.normal(0.0, 0.6)
-            end = start + _unit(angle) * rng.uniform(0.4, 0.9) * size
+            away = start - centre
+            angle = np.arctan2(away[0], away[1]) + rng.normal(0.0, 0.6)
             start = start - _unit(angle) * radius  # reach into the nodule's edge
         else:
             angle = rng.uniform(0.0, TAU)
-            middle = rng.uniform(0.0, size, 2)
-            start = middle - _unit(angle) * size
-            end = middle + _unit(angle) * size
-        bend = (start + end) / 2.0 + rng.normal(0.0, 0.15 * size, 2)
-        tube = _tube(shape, _bezier(start, bend, end), radius)
-        brighter = tube > fill
-        hu[brighter] = style.vessel_hu + rng.normal(0.0, 20.0)
-        fill = np.maximum(fill, tube)
+            start = rng.uniform(0.0, size, 2) - _unit(angle) * length / 2.0
+        direction, normal = _unit(angle), _unit(angle + np.pi / 2.0)
+        controls = np.array(
+            [
+                start + direction * length * f + normal * rng.normal(0.0, 0.12 * length)
+                for f in (1 / 3, 2 / 3, 1.0)
+            ]
+        )
+        curve = _bezier(np.vstack([start, controls]))
+        taper = np.linspace(1.0, rng.uniform(0.5, 0.9), len(curve))
+        add(_tube(shape, curve, radius * taper))
+        if rng.random() < 0.4 and len(curve) > 8:
+            fork = curve[rng.integers(len(curve) // 4, len(curve) // 2)]
+            branch_angle = angle + rng.choice([-1.0, 1.0]) * rng.uniform(0.4, 0.9)
+            branch_end = fork + _unit(branch_angle) * rng.uniform(0.3, 0.6) * length
+            branch_mid = (fork + branch_end) / 2.0 + rng.normal(0.0, 0.08 * length, 2)
+            branch = _bezier(np.array([fork, branch_mid, branch_end]))
+            add(_tube(shape, branch, 0.7 * radius * np.linspace(1.0, 0.7, len(branch))))
+    for _ in range(int(rng.poisson(style.vessel_dot_count))):
+        radius = float(rng.uniform(*style.vessel_radius_px))
+        add(_disc(shape, rng.uniform(0.0, size, 2), radius, style.edge_blur_px))
     return fill, hu
 
 
@@ -139,7 +197,10 @@ def _chest_wall(
     appearance: NoduleAppearance,
     style: PhantomStyle,
 ) -> tuple[np.ndarray, np.ndarray] | None:
-    """(fill fraction, HU) of a chest wall on the outer side of the nodule, or None."""
+    """(fill fraction, HU) of a chest wall on the outer side of the nodule, or None.
+
+    Pleura and intercostal muscle, rib cross-sections (cortex brighter than marrow), then fat.
+    """
     border_boost = np.clip((appearance.periphery - 0.8) / 0.2, 0.0, 1.0)
     probability = style.chest_wall_probability + (1 - style.chest_wall_probability) * border_boost
     if rng.random() >= probability:
@@ -157,8 +218,8 @@ def _chest_wall(
     cols -= shape[1] / 2.0
     along = rows * normal[0] + cols * normal[1]
     across = rows * tangent[0] + cols * tangent[1]
-    curvature = rng.uniform(-1.5, 1.5) / size
-    wobble = rng.uniform(0.0, 1.5) * np.sin(across * TAU / rng.uniform(0.5, 1.5) / size)
+    curvature = rng.uniform(-1.0, 1.0) / 200.0  # a chest is a few hundred pixels across
+    wobble = rng.uniform(0.0, 1.0) * np.sin(across * TAU / rng.uniform(0.5, 1.5) / size)
     depth = along + curvature * across**2 + wobble
     touched = depth[nodule > 0.02]
     front = touched.max() if touched.size else rng.uniform(-0.2, 0.3) * size
@@ -167,22 +228,24 @@ def _chest_wall(
     else:
         front += rng.uniform(3.0, size / 3.0)
     depth = depth - front
-    fill = np.clip(0.5 + depth / 1.5, 0.0, 1.0)
+    fill = np.clip(0.5 + depth / (2.0 * style.edge_blur_px), 0.0, 1.0)
 
     hu = style.wall_hu + 12.0 * _smooth_field(rng, shape, 2.0)
-    fat_start = rng.uniform(5.0, 12.0)
+    fat_start = rng.uniform(10.0, 18.0)
     fat = np.clip((depth - fat_start) / 1.5, 0.0, 1.0) * np.clip(
-        (fat_start + rng.uniform(3.0, 8.0) - depth) / 1.5, 0.0, 1.0
+        (fat_start + rng.uniform(4.0, 10.0) - depth) / 1.5, 0.0, 1.0
     )
     hu = hu + fat * (style.fat_hu - style.wall_hu)
-    if rng.random() < 0.6:
-        rib_depth = rng.uniform(2.5, 6.0)
-        rib_half_length = rng.uniform(6.0, 12.0)
-        rib_gap = rng.uniform(22.0, 36.0)
-        phase = rng.uniform(0.0, rib_gap)
-        rib_along = ((across - phase) % rib_gap) - rib_gap / 2.0
-        rib = ((depth - rib_depth - 2.5) / 3.0) ** 2 + (rib_along / rib_half_length) ** 2 <= 1.0
-        hu = hu + gaussian_filter(rib.astype(float), 0.8) * (style.rib_hu - style.wall_hu)
+    if rng.random() < 0.7:
+        half_depth, half_length = rng.uniform(3.0, 5.0), rng.uniform(5.0, 9.0)
+        rib_centre = half_depth + rng.uniform(1.5, 4.0)
+        spacing = rng.uniform(24.0, 44.0)
+        rib_along = ((across - rng.uniform(0.0, spacing)) % spacing) - spacing / 2.0
+        radius = np.sqrt(((depth - rib_centre) / half_depth) ** 2 + (rib_along / half_length) ** 2)
+        cortex = np.clip((1.0 - radius) * 6.0, 0.0, 1.0)  # the outer ring and everything inside
+        marrow = np.clip((0.7 - radius) * 6.0, 0.0, 1.0)
+        rib_hu = cortex * (style.rib_hu - hu) - marrow * 0.6 * (style.rib_hu - style.wall_hu)
+        hu = hu + gaussian_filter(rib_hu, 0.7)
     return fill, hu
 
 

@@ -66,8 +66,9 @@ class StrongAugmentation:
         channels = [images.shape[1]] + [other.shape[1] for other in others]
         stacked = torch.cat([images] + [other.to(images.dtype) for other in others], dim=1)
         grid = self.sampling_grid(stacked.shape, generator, device, stacked.dtype)
-        warped = F.grid_sample(stacked, grid, mode="bilinear", padding_mode="border",
-                               align_corners=False)
+        warped = F.grid_sample(
+            stacked, grid, mode="bilinear", padding_mode="border", align_corners=False
+        )
         parts = list(torch.split(warped, channels, dim=1))
         return parts[0], parts[1:]
 
@@ -88,5 +89,3 @@ class StrongAugmentation:
         field = F.interpolate(control, size=(height, width), mode="bicubic", align_corners=True)
         scale = torch.tensor([2.0 / width, 2.0 / height], device=device).view(1, 2, 1, 1)
         return grid + (field * scale).permute(0, 2, 3, 1).to(dtype)
-
-

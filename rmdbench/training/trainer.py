@@ -16,8 +16,8 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
-from rmdbench.methods.base import Method, StepState
 from rmdbench.errors import UserError
+from rmdbench.methods.base import Method, StepState
 from rmdbench.training.augment import random_sample_flips
 from rmdbench.training.schedules import Schedule
 
