@@ -18,6 +18,7 @@ from scipy.ndimage import binary_erosion, gaussian_filter
 
 TAU = 2.0 * np.pi
 TUBE_BANDS = 3
+REFERENCE_AREA = 64 * 64  # vessel counts are per 64 x 64 pixels
 
 
 @dataclass(frozen=True)
@@ -30,9 +31,9 @@ class PhantomStyle:
     nodule_contrast: float = 1.0  # scales every nodule's difference from the lung
     edge_blur_px: float = 1.2  # partial-volume blur of a well-defined nodule edge
     ill_defined_edge_blur_px: float = 1.0  # extra blur at LIDC margin rating 1 (vs 5)
-    vessel_count: float = 2.5  # mean number of in-plane vessels per crop (Poisson)
-    vessel_dot_count: float = 1.5  # mean number of vessels cut across (round dots)
-    vessel_touch_fraction: float = 0.5  # share of vessels that run from the nodule's edge
+    vessel_count: float = 2.5  # in-plane vessels per 64 x 64 pixels (Poisson mean)
+    vessel_dot_count: float = 1.5  # vessels cut across (round dots) per 64 x 64 pixels
+    vessel_touch_fraction: float = 0.5  # share of vessels (at 64 x 64) that leave the nodule
     vessel_radius_px: tuple[float, float] = (0.6, 2.0)
     chest_wall_probability: float = 0.25  # rises to 1 for nodules at the slice border
     chest_wall_abut_fraction: float = 0.5  # share of walls that touch the nodule
@@ -144,8 +145,8 @@ def _vessels(
     """(fill fraction, HU) of vessels: curved, tapering, sometimes branching tubes (some from
     the nodule's edge) and round cross-sections of vessels running through the slice."""
     shape = nodule.shape
-    size = float(max(shape))
     fill = np.zeros(shape)
+    per_area = shape[0] * shape[1] / REFERENCE_AREA
     hu = np.full(shape, style.vessel_hu)
 
     def add(tube: np.ndarray) -> None:
@@ -157,17 +158,22 @@ def _vessels(
     solid = nodule >= 0.5
     edge = np.argwhere(solid & ~binary_erosion(solid)) if solid.any() else np.zeros((0, 2))
     centre = np.argwhere(solid).mean(axis=0) if solid.any() else np.array(shape) / 2.0
-    for _ in range(int(rng.poisson(style.vessel_count))):
+    # Vessels at the nodule come per nodule; the others per area, so crops of any size match.
+    touching = (
+        int(rng.poisson(style.vessel_count * style.vessel_touch_fraction)) if len(edge) else 0
+    )
+    free = int(rng.poisson(style.vessel_count * (1.0 - style.vessel_touch_fraction) * per_area))
+    for index in range(touching + free):
         radius = float(rng.uniform(*style.vessel_radius_px))
-        length = rng.uniform(0.35, 0.9) * size
-        if len(edge) and rng.random() < style.vessel_touch_fraction:
+        length = rng.uniform(20.0, 55.0)
+        if index < touching:
             start = edge[rng.integers(len(edge))].astype(float)
             away = start - centre
             angle = np.arctan2(away[0], away[1]) + rng.normal(0.0, 0.6)
             start = start - _unit(angle) * radius  # reach into the nodule's edge
         else:
             angle = rng.uniform(0.0, TAU)
-            start = rng.uniform(0.0, size, 2) - _unit(angle) * length / 2.0
+            start = rng.uniform(0.0, 1.0, 2) * shape - _unit(angle) * length / 2.0
         direction, normal = _unit(angle), _unit(angle + np.pi / 2.0)
         controls = np.array(
             [
@@ -185,9 +191,9 @@ def _vessels(
             branch_mid = (fork + branch_end) / 2.0 + rng.normal(0.0, 0.08 * length, 2)
             branch = _bezier(np.array([fork, branch_mid, branch_end]))
             add(_tube(shape, branch, 0.7 * radius * np.linspace(1.0, 0.7, len(branch))))
-    for _ in range(int(rng.poisson(style.vessel_dot_count))):
+    for _ in range(int(rng.poisson(style.vessel_dot_count * per_area))):
         radius = float(rng.uniform(*style.vessel_radius_px))
-        add(_disc(shape, rng.uniform(0.0, size, 2), radius, style.edge_blur_px))
+        add(_disc(shape, rng.uniform(0.0, 1.0, 2) * shape, radius, style.edge_blur_px))
     return fill, hu
 
 
@@ -206,7 +212,6 @@ def _chest_wall(
     if rng.random() >= probability:
         return None
     shape = nodule.shape
-    size = float(max(shape))
     if appearance.outward is not None and np.hypot(*appearance.outward) > 0:
         base = np.arctan2(appearance.outward[0], appearance.outward[1])
     else:
@@ -219,14 +224,14 @@ def _chest_wall(
     along = rows * normal[0] + cols * normal[1]
     across = rows * tangent[0] + cols * tangent[1]
     curvature = rng.uniform(-1.0, 1.0) / 200.0  # a chest is a few hundred pixels across
-    wobble = rng.uniform(0.0, 1.0) * np.sin(across * TAU / rng.uniform(0.5, 1.5) / size)
+    wobble = rng.uniform(0.0, 1.0) * np.sin(across * TAU / rng.uniform(30.0, 90.0))
     depth = along + curvature * across**2 + wobble
     touched = depth[nodule > 0.02]
-    front = touched.max() if touched.size else rng.uniform(-0.2, 0.3) * size
+    front = touched.max() if touched.size else rng.uniform(-0.2, 0.3) * min(shape)
     if rng.random() < style.chest_wall_abut_fraction:
         front += rng.uniform(0.0, 1.0)
     else:
-        front += rng.uniform(3.0, size / 3.0)
+        front += rng.uniform(3.0, 24.0)
     depth = depth - front
     fill = np.clip(0.5 + depth / (2.0 * style.edge_blur_px), 0.0, 1.0)
 
@@ -237,9 +242,9 @@ def _chest_wall(
     )
     hu = hu + fat * (style.fat_hu - style.wall_hu)
     if rng.random() < 0.7:
-        half_depth, half_length = rng.uniform(3.0, 5.0), rng.uniform(5.0, 9.0)
+        half_depth, half_length = rng.uniform(3.5, 6.0), rng.uniform(7.0, 12.0)
         rib_centre = half_depth + rng.uniform(1.5, 4.0)
-        spacing = rng.uniform(24.0, 44.0)
+        spacing = rng.uniform(40.0, 70.0)
         rib_along = ((across - rng.uniform(0.0, spacing)) % spacing) - spacing / 2.0
         radius = np.sqrt(((depth - rib_centre) / half_depth) ** 2 + (rib_along / half_length) ** 2)
         cortex = np.clip((1.0 - radius) * 6.0, 0.0, 1.0)  # the outer ring and everything inside
