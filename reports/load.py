@@ -45,7 +45,7 @@ def load_runs(root: Path, run_names: set[str] | None = None) -> pd.DataFrame:
         cases["method_params"] = json.dumps(spec["method_params"], sort_keys=True)
         cases["run"] = run_dir.name
         cases["seconds_per_iteration"] = result["timings"]["seconds_per_iteration"]
-        cases["realised_noisy_dsc"] = result["noise"].get("mean_noisy_dsc_corrupted")
+        cases["realised_noisy_dsc"] = result["noise"].get("mean_noisy_dsc")
         frames.append(cases)
     if not frames:
         raise UserError(f"no finished runs in '{root}'; run 'rmdbench sweep --out {root}' first")

@@ -3,6 +3,7 @@ profile) -> a complete record in the run store."""
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import time
@@ -133,12 +134,13 @@ def train_and_evaluate(
         data.num_classes,
     )
     eval_seconds = time.perf_counter() - eval_start
-    realised = noisy.realised
-    realised = realised[realised["case_id"].isin(set(data.case_ids[train_index]))]
+    # the profile may train on a subset: describe the noise of the labels actually used
+    used = noisy.realised["case_id"].isin(set(data.case_ids[train_index]))
+    noisy = dataclasses.replace(noisy, realised=noisy.realised[used].reset_index(drop=True))
     return {
         "cases": cases,
         "curve": pd.DataFrame(training.curve),
-        "realised": realised,
+        "realised": noisy.realised,
         "predictions": predictions,
         "test_case_ids": data.case_ids[test_index],
         "noise_summary": noisy.summary(),

