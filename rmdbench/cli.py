@@ -77,15 +77,24 @@ def sweep(
             help="Where built datasets are cached (default: $RMDBENCH_CACHE_DIR or the user cache)."
         ),
     ] = None,
+    plugin: Annotated[
+        list[Path] | None,
+        typer.Option(
+            "--plugin",
+            help="A .py file that registers methods, noise models or datasets (repeatable).",
+        ),
+    ] = None,
 ) -> None:
     """Train every method on the same noisy labels for each noise ratio; print a DSC table."""
 
+    from rmdbench.plugins import load_plugins
     from rmdbench.profiles import get_profile
     from rmdbench.store import RunStore
     from rmdbench.sweep import plan_sweep, run_sweep, split_list
     from rmdbench.training.trainer import select_device
 
     try:
+        load_plugins(plugin or [])
         chosen_profile = get_profile(profile)
         ratios = parse_ratios([*(noise or []), *context.args]) or [0.8]
         specs = plan_sweep(
@@ -155,17 +164,30 @@ def report(
     console.print(f"wrote {path}")
 
 
+LIST_KINDS = ("methods", "noise-models", "datasets", "backbones")
+
+
 @app.command("list")
-def list_registered() -> None:
-    """Show registered methods, noise models, datasets and backbones."""
-    from rmdbench.plugins import load_builtins
+def list_registered(
+    kind: Annotated[
+        str | None, typer.Argument(help="One of: " + ", ".join(LIST_KINDS) + " (default: all).")
+    ] = None,
+    plugin: Annotated[
+        list[Path] | None, typer.Option("--plugin", help="Also load this plug-in file.")
+    ] = None,
+) -> None:
+    """Show registered methods, noise models, datasets and backbones, and where each is from."""
+    from rmdbench.plugins import load_plugins
     from rmdbench.registries import BACKBONES, DATASETS, METHODS, NOISE_MODELS
 
+    registries = dict(zip(LIST_KINDS, (METHODS, NOISE_MODELS, DATASETS, BACKBONES), strict=True))
     try:
-        load_builtins()
+        if kind is not None and kind not in registries:
+            raise UserError(f"unknown kind '{kind}'; choose one of: {', '.join(LIST_KINDS)}")
+        load_plugins(plugin or [])
     except UserError as error:
         raise fail(str(error)) from None
-    for registry in (METHODS, NOISE_MODELS, DATASETS, BACKBONES):
+    for registry in [registries[kind]] if kind else registries.values():
         table = Table(title=f"{registry.kind}s")
         table.add_column("name")
         table.add_column("from")

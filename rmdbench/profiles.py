@@ -37,8 +37,8 @@ PROFILES: dict[str, Profile] = {
         crop_size=32,
         base_width=4,
         batch_size=8,
-        epochs=2,
-        max_train_cases=32,
+        epochs=8,
+        max_train_cases=64,
         max_eval_cases=16,
     ),
 }

@@ -7,6 +7,7 @@ entry came from (the package, an entry point, or a plug-in file), so that
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Generic, TypeVar
@@ -27,6 +28,16 @@ class Entry(Generic[T]):
     origin: str
 
 
+def origin_of(factory: object) -> str:
+    """Where a factory comes from: 'rmdbench' for built-ins, else the file or module that
+    defined it (what ``rmdbench list`` shows and a name clash reports)."""
+    module_name = getattr(factory, "__module__", "") or ""
+    if module_name == "rmdbench" or module_name.startswith("rmdbench."):
+        return "rmdbench"
+    module = sys.modules.get(module_name)
+    return getattr(module, "__file__", None) or module_name or "unknown"
+
+
 class Registry(Generic[T]):
     """Name -> factory, with the origin of each entry."""
 
@@ -34,7 +45,7 @@ class Registry(Generic[T]):
         self.kind = kind
         self._entries: dict[str, Entry[T]] = {}
 
-    def register(self, name: str, origin: str = "rmdbench") -> Callable[[T], T]:
+    def register(self, name: str, origin: str | None = None) -> Callable[[T], T]:
         """Decorator: ``@METHODS.register("rmd")`` on a class or function."""
 
         def decorate(factory: T) -> T:
@@ -45,7 +56,8 @@ class Registry(Generic[T]):
 
         return decorate
 
-    def add(self, name: str, factory: T, origin: str = "rmdbench") -> None:
+    def add(self, name: str, factory: T, origin: str | None = None) -> None:
+        origin = origin or origin_of(factory)
         existing = self._entries.get(name)
         if existing is not None and existing.factory is not factory:
             raise RegistryError(
@@ -59,9 +71,7 @@ class Registry(Generic[T]):
             return self._entries[name].factory
         except KeyError:
             known = ", ".join(sorted(self._entries)) or "none"
-            raise RegistryError(
-                f"unknown {self.kind} '{name}'; choose one of: {known}"
-            ) from None
+            raise RegistryError(f"unknown {self.kind} '{name}'; choose one of: {known}") from None
 
     def __contains__(self, name: str) -> bool:
         return name in self._entries

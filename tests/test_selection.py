@@ -63,3 +63,32 @@ def test_masked_mean_of_empty_mask_is_zero_not_nan():
     values = torch.ones(4, requires_grad=True)
     result = masked_mean(values, torch.zeros(4, dtype=torch.bool))
     assert result.item() == 0.0
+
+
+def test_trinet_trains_each_network_on_the_intersection_of_its_peers():
+    from rmdbench.methods.trinet import peer_agreed_losses
+
+    loss_a = torch.tensor([0.1, 0.2, 9.0, 0.3])  # a's small set (keep 3): {0, 1, 3}
+    loss_b = torch.tensor([0.1, 9.0, 0.2, 0.3])  # b's: {0, 2, 3}
+    loss_c = torch.tensor([9.0, 0.1, 0.2, 0.3])  # c's: {1, 2, 3}
+    mean_a, mean_b, mean_c = peer_agreed_losses([loss_a, loss_b, loss_c], forget_rate=0.25)
+    assert torch.isclose(mean_a, (loss_a[2] + loss_a[3]) / 2)  # b ∩ c = {2, 3}
+    assert torch.isclose(mean_b, (loss_b[1] + loss_b[3]) / 2)  # a ∩ c = {1, 3}
+    assert torch.isclose(mean_c, (loss_c[0] + loss_c[3]) / 2)  # a ∩ b = {0, 3}
+
+
+def test_jocor_ranks_pixels_by_the_joint_loss():
+    from rmdbench.methods.jocor import joint_loss, small_joint_loss_mean
+
+    labels = torch.tensor([1.0, 1.0, 0.0, 0.0])
+    logits_1 = torch.tensor([4.0, -4.0, -4.0, 4.0])
+    logits_2 = torch.tensor([4.0, 4.0, -4.0, -4.0])
+    joint = joint_loss(logits_1, logits_2, labels, co_lambda=0.5)
+    # pixels 0 and 2: both networks right and agreeing -> smallest joint loss
+    assert set(torch.topk(joint, 2, largest=False).indices.tolist()) == {0, 2}
+    # λ = 0: the joint loss is the sum of the two BCEs
+    bce = torch.nn.functional.binary_cross_entropy_with_logits
+    no_agreement = joint_loss(logits_1, logits_2, labels, co_lambda=0.0)
+    expected = bce(logits_1, labels, reduction="none") + bce(logits_2, labels, reduction="none")
+    assert torch.allclose(no_agreement, expected)
+    assert torch.isclose(small_joint_loss_mean(joint, 0.5), joint[[0, 2]].mean())
