@@ -1,14 +1,16 @@
-"""Random boundary shift: the contour moves in and out by a smooth random offset along its
-length, like a hand that wobbles around the true edge.
+"""Random boundary shift: each point of the contour moves along its normal by a smooth
+random offset, like a hand that wobbles around the true edge.
 
-A signed distance ``phi`` of the clean mask (negative inside, the edge between pixels at 0)
-is compared with a smooth random field of signed offsets: a pixel is foreground when
-``phi < offset``, so the edge moves outward where the offset is positive and inward where
-it is negative, by about ``offset`` pixels. The field is white noise smoothed by a Gaussian
-of width ``correlation_length`` (periodic borders, so its spread is the same everywhere),
-normalised to unit standard deviation and scaled by an amplitude drawn per case: the
-offset along the contour is a stationary Gaussian process (a continuous analogue of a
-Markov chain of edge moves) with a standard deviation of ``amplitude`` px.
+A smooth random field of signed offsets (white noise smoothed by a Gaussian of width
+``correlation_length``, periodic borders so its spread is the same everywhere, normalised
+to unit standard deviation and scaled by an amplitude drawn per case) gives each edge
+pixel an offset: a stationary Gaussian process along the contour, the continuous analogue
+of a Markov chain of edge moves, with a standard deviation of ``amplitude`` px. Every other
+pixel takes the offset of its nearest edge pixel, and is foreground when its signed
+distance to the edge (negative inside) is below that offset: the edge moves outward where
+the offset is positive and inward where it is negative, with no islands far from the edge.
+An inward move never reaches deeper than the mask's thickest point, so a mask is never
+erased.
 """
 
 from __future__ import annotations
@@ -41,11 +43,20 @@ class BoundaryParams:
         )
 
 
-def signed_distance(region: np.ndarray) -> np.ndarray:
-    """Distance to the edge in px: negative inside, positive outside, +-0.5 next to it."""
-    outside = ndimage.distance_transform_edt(~region)
-    inside = ndimage.distance_transform_edt(region)
-    return np.where(region, 0.5 - inside, outside - 0.5)
+def moved_edge(region: np.ndarray, field: np.ndarray) -> np.ndarray:
+    """``region`` with each edge point moved outward by ``field`` px at that point.
+
+    ``phi`` is the signed distance to the edge (+-0.5 next to it, negative inside); each
+    pixel reads the offset at its nearest edge pixel (inner edge for pixels outside, outer
+    edge for pixels inside), clamped so that the deepest pixel always stays foreground.
+    """
+    outside, nearest_inner = ndimage.distance_transform_edt(~region, return_indices=True)
+    inside, nearest_outer = ndimage.distance_transform_edt(region, return_indices=True)
+    phi = np.where(region, 0.5 - inside, outside - 0.5)
+    nearest = np.where(region, nearest_outer, nearest_inner)
+    offset = field[nearest[0], nearest[1]]
+    offset = np.maximum(offset, phi.min() + 1e-6)
+    return phi < offset
 
 
 def smooth_field(white: np.ndarray, correlation_length: float) -> np.ndarray:
@@ -89,7 +100,9 @@ class Boundary(NoiseModel):
         def transform(region: np.ndarray, label: int) -> np.ndarray:
             if not region.any():
                 return region
-            offset = amplitude * smooth_field(fields[label - 1], params.correlation_length)
-            return signed_distance(region) < offset
+            if region.all():
+                return region
+            field = amplitude * smooth_field(fields[label - 1], params.correlation_length)
+            return moved_edge(region, field)
 
         return per_class(mask, case.num_classes, transform)

@@ -12,7 +12,13 @@ from .load import load_runs
 from .plots import plot_metric_vs_ratio
 from .tables import seeds_and_cases, summary_table
 
-TABLE_METRICS = (("dsc", "DSC (higher is better)"), ("hd95", "HD95 (lower is better)"))
+TABLE_METRICS = (("dsc", "DSC (higher is better)"), ("hd95", "HD95 in {unit} (lower is better)"))
+
+
+def hd_unit(cases: pd.DataFrame) -> str:
+    """Surface distances are in mm when every run knew its spacing (the metrics record it)."""
+    units = set(cases["hd_unit"].unique()) if "hd_unit" in cases else {"mm"}
+    return units.pop() if len(units) == 1 else "mixed units"
 
 
 def footnote(cases: pd.DataFrame) -> str:
@@ -25,6 +31,9 @@ def footnote(cases: pd.DataFrame) -> str:
         f"Mean ± {spread}; {per_run} test cases per run; best of each column in bold.",
         f"Profile: {profiles}. Noise model(s): {', '.join(sorted(cases['noise_model'].unique()))}.",
         f"Realised noise (mean Dice of corrupted training masks vs clean): {noise or 'none'}.",
+        f"Penalised cases (exactly one of prediction and truth empty): "
+        f"{int(cases['empty_one'].sum())} of {len(cases)}; both empty: "
+        f"{int(cases['empty_both'].sum())}.",
         "Conventions: " + " ".join(CONVENTIONS.split()),
     ]
     return "\n".join(f"> {line}" for line in lines)
@@ -37,9 +46,10 @@ def write_report(runs_dir: Path, out_dir: Path | None = None) -> Path:
     out_dir.mkdir(parents=True, exist_ok=True)
     sections = ["# rmdbench report", ""]
     for (dataset, noise_model), group in cases.groupby(["dataset", "noise_model"]):
+        unit = hd_unit(group)
         for metric, title in TABLE_METRICS:
             sections += [
-                f"## {dataset} · {noise_model} · {title}",
+                f"## {dataset} · {noise_model} · {title.format(unit=unit)}",
                 "",
                 summary_table(group, metric).to_markdown(),
                 "",

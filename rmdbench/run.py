@@ -133,6 +133,7 @@ def train_and_evaluate(
         data.case_ids[test_index],
         data.num_classes,
     )
+    cases["hd_unit"] = cases.attrs.get("hd_unit", "mm")
     eval_seconds = time.perf_counter() - eval_start
     # the profile may train on a subset: describe the noise of the labels actually used
     used = noisy.realised["case_id"].isin(set(data.case_ids[train_index]))
