@@ -198,6 +198,65 @@ def list_registered(
         console.print(table)
 
 
+@app.command()
+def bench(
+    profile: Annotated[str, typer.Option(help="quick, paper or tiny.")] = "quick",
+    methods: Annotated[
+        list[str] | None,
+        typer.Option("--methods", help="Methods, comma-separated (default: all built-in)."),
+    ] = None,
+    device: Annotated[str, typer.Option(help="auto, cpu or cuda.")] = "auto",
+    iterations: Annotated[int, typer.Option(help="Timed iterations per method.")] = 15,
+    out: Annotated[Path, typer.Option(help="Where the JSON goes.")] = Path("benchmarks"),
+) -> None:
+    """Time one training iteration of each method; ratios to single; a breakdown."""
+    from rmdbench.bench import BenchSettings, run_bench, write_bench
+    from rmdbench.plugins import load_builtins
+    from rmdbench.profiles import get_profile
+    from rmdbench.registries import METHODS
+    from rmdbench.sweep import split_list
+    from rmdbench.training.trainer import select_device
+
+    try:
+        load_builtins()
+        names = split_list(methods or [",".join(BENCH_METHODS)])
+        for name in names:
+            METHODS.get(name)
+        if iterations < 1:
+            raise UserError("--iterations must be at least 1")
+        report_data = run_bench(
+            names, get_profile(profile), select_device(device), BenchSettings(iterations=iterations)
+        )
+    except UserError as error:
+        raise fail(str(error)) from None
+    table = Table(title=f"training iteration · profile {profile} · {report_data['device']}")
+    for column in ("method", "s/iter", "img/s", "×single", "MB", *BREAKDOWN_COLUMNS.values()):
+        table.add_column(column, justify="right")
+    for row in report_data["results"]:
+        fractions = row["breakdown_fraction"]
+        table.add_row(
+            row["method"],
+            f"{row['seconds_per_iteration']:.3f}",
+            f"{row['images_per_second']:.0f}",
+            f"{row['ratio_to_single']:.2f}",
+            f"{row['peak_memory_mb']:.0f}",
+            *[f"{100 * fractions[key]:.0f}%" for key in BREAKDOWN_COLUMNS],
+        )
+    console.print(table)
+    console.print(f"wrote {write_bench(report_data, out)}")
+
+
+BENCH_METHODS = ("single", "coteaching", "jocor", "trinet", "rmd")
+BREAKDOWN_COLUMNS = {
+    "data": "data",
+    "forward": "fwd",
+    "selection": "select",
+    "augmentation": "aug",
+    "backward": "bwd",
+    "optimiser": "optim",
+}
+
+
 def main() -> None:
     app()
 

@@ -194,3 +194,29 @@ def test_bad_plugin_file_is_one_line_and_exit_2(runner, tmp_path, source, messag
     result = runner.invoke(app, ["list", "--plugin", str(plugin)])
     assert result.exit_code == 2, result.output
     assert message in result.output and str(plugin) in result.output
+
+
+def test_bench_writes_ratios_and_breakdown(runner, tmp_path):
+    result = runner.invoke(
+        app,
+        [
+            "bench",
+            "--profile",
+            "tiny",
+            "--iterations",
+            "2",
+            "--methods",
+            "single,rmd",
+            "--device",
+            "cpu",
+            "--out",
+            str(tmp_path),
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    report = json.loads(next(tmp_path.glob("bench-tiny-cpu-*.json")).read_text())
+    rows = {row["method"]: row for row in report["results"]}
+    assert rows["single"]["ratio_to_single"] == 1.0
+    assert rows["rmd"]["seconds_per_iteration"] > 0
+    assert abs(sum(rows["rmd"]["breakdown_fraction"].values()) - 1.0) < 1e-6
+    assert rows["rmd"]["breakdown_fraction"]["augmentation"] > 0

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 
 import torch
 from torch.nn import functional as F
+from torch.profiler import record_function
 
 
 def _uniform(n: int, low: float, high: float, generator: torch.Generator, device) -> torch.Tensor:
@@ -44,6 +45,7 @@ class StrongAugmentation:
     zoom: tuple[float, float] = (1.0, 2.0)
     control_points: int = 3
 
+    @record_function("augmentation")
     def __call__(
         self,
         images: torch.Tensor,

@@ -8,8 +8,10 @@ threshold are broken by ``topk``'s order, so exactly ``keep`` entries are select
 from __future__ import annotations
 
 import torch
+from torch.profiler import record_function
 
 
+@record_function("selection")
 def smallest_mask(values: torch.Tensor, keep: int) -> torch.Tensor:
     """Boolean mask (shape of ``values``) marking exactly ``keep`` smallest entries."""
     flat = values.detach().reshape(-1)

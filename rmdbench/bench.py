@@ -1,0 +1,165 @@
+"""``rmdbench bench``: the cost of one training iteration per method, measured.
+
+Every method runs the Trainer's own iteration on synthetic batches of the profile's size
+(progress 0.5: ramps done, strong augmentation on — the regime of most of training). The
+median over timed iterations (after warm-up, with a device synchronisation around each)
+gives s/iteration and the ratio to ``single`` measured in the same run; a short
+torch.profiler pass splits the iteration into data, forward (the method's step less
+selection and augmentation), selection, augmentation, backward and optimiser.
+"""
+
+from __future__ import annotations
+
+import json
+import platform
+import resource
+import statistics
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from torch.profiler import ProfilerActivity, profile
+
+from rmdbench.methods.base import MethodContext
+from rmdbench.plugins import load_builtins
+from rmdbench.profiles import Profile
+from rmdbench.provenance import provenance
+from rmdbench.registries import BACKBONES, METHODS
+from rmdbench.training.trainer import DeviceData, Trainer
+
+REGIONS = ("data", "step", "selection", "augmentation", "backward", "optimiser")
+BREAKDOWN = ("data", "forward", "selection", "augmentation", "backward", "optimiser")
+
+
+@dataclass(frozen=True)
+class BenchSettings:
+    warmup: int = 3
+    iterations: int = 15
+    profiled_iterations: int = 4
+    progress: float = 0.5
+
+
+def synthetic_batch(profile: Profile, device: torch.device, seed: int = 0) -> DeviceData:
+    """Disks on noise, one batch of the profile's shape (content does not change cost)."""
+    generator = torch.Generator().manual_seed(seed)
+    size, n = profile.crop_size, profile.batch_size
+    grid = torch.stack(torch.meshgrid(torch.arange(size), torch.arange(size), indexing="ij"))
+    centres = size * (0.3 + 0.4 * torch.rand(n, 2, 1, 1, generator=generator))
+    radius = size * (0.05 + 0.2 * torch.rand(n, 1, 1, generator=generator))
+    masks = ((grid[None] - centres).square().sum(1) <= radius.square()).to(torch.uint8)
+    images = (0.2 + 0.5 * masks + 0.05 * torch.randn(n, size, size, generator=generator)).clamp(
+        0, 1
+    )
+    return DeviceData.from_arrays(images[:, None].numpy(), masks.numpy(), device)
+
+
+def _synchronise(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def bench_method(
+    name: str, profile: Profile, device: torch.device, settings: BenchSettings
+) -> dict[str, object]:
+    """Median seconds per iteration, images/s, peak memory and the breakdown of one method."""
+    torch.manual_seed(0)
+    backbone = BACKBONES.get("unet2d")
+    context = MethodContext(build_backbone=lambda: backbone(1, 1, profile.base_width))
+    method = METHODS.get(name).create({}, context).to(device, memory_format=torch.channels_last)
+    trainer = Trainer(
+        epochs=1,
+        batch_size=profile.batch_size,
+        learning_rate=profile.learning_rate,
+        eval_batch_size=profile.eval_batch_size,
+        device=device,
+    )
+    optimiser = trainer.make_optimiser(method)
+    data = synthetic_batch(profile, device)
+    batch = torch.arange(len(data), device=device)
+    generator = torch.Generator(device=device).manual_seed(0)
+    method.train()
+    if device.type == "cuda":
+        torch.cuda.reset_peak_memory_stats(device)
+
+    def iteration() -> None:
+        trainer.train_iteration(method, optimiser, data, batch, settings.progress, generator)
+
+    for _ in range(settings.warmup):
+        iteration()
+    times = []
+    for _ in range(settings.iterations):
+        _synchronise(device)
+        start = time.perf_counter()
+        iteration()
+        _synchronise(device)
+        times.append(time.perf_counter() - start)
+    seconds = statistics.median(times)
+    breakdown = profile_breakdown(iteration, device, settings.profiled_iterations)
+    if device.type == "cuda":
+        peak_mb = torch.cuda.max_memory_allocated(device) / 2**20
+        memory_kind = "peak GPU memory allocated"
+    else:
+        peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+        memory_kind = "peak resident memory of the process"
+    return {
+        "method": name,
+        "seconds_per_iteration": seconds,
+        "images_per_second": profile.batch_size / seconds,
+        "peak_memory_mb": peak_mb,
+        "memory_kind": memory_kind,
+        "breakdown_fraction": breakdown,
+    }
+
+
+def profile_breakdown(iteration, device: torch.device, iterations: int) -> dict[str, float]:
+    """Fractions of the iteration spent in each named region (device time on CUDA)."""
+    activities = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if device.type == "cuda" else [])
+    with profile(activities=activities) as profiler:
+        for _ in range(iterations):
+            iteration()
+        _synchronise(device)
+    totals = dict.fromkeys(REGIONS, 0.0)
+    for event in profiler.key_averages():
+        if event.key in totals:
+            use_device = device.type == "cuda" and getattr(event, "device_time_total", 0) > 0
+            totals[event.key] += event.device_time_total if use_device else event.cpu_time_total
+    parts = {
+        "data": totals["data"],
+        "forward": max(totals["step"] - totals["selection"] - totals["augmentation"], 0.0),
+        "selection": totals["selection"],
+        "augmentation": totals["augmentation"],
+        "backward": totals["backward"],
+        "optimiser": totals["optimiser"],
+    }
+    whole = sum(parts.values()) or 1.0
+    return {key: value / whole for key, value in parts.items()}
+
+
+def run_bench(
+    methods: list[str], profile: Profile, device: torch.device, settings: BenchSettings
+) -> dict[str, object]:
+    """Bench every method (``single`` first: it is the reference of the ratios)."""
+    load_builtins()
+    ordered = ["single"] + [name for name in methods if name != "single"]
+    rows = [bench_method(name, profile, device, settings) for name in ordered]
+    reference = rows[0]["seconds_per_iteration"]
+    for row in rows:
+        row["ratio_to_single"] = row["seconds_per_iteration"] / reference
+    return {
+        "profile": profile.as_dict(),
+        "device": str(device),
+        "threads": torch.get_num_threads(),
+        "settings": settings.__dict__,
+        "provenance": provenance(device),
+        "host": platform.node(),
+        "results": rows,
+    }
+
+
+def write_bench(report: dict[str, object], directory: Path) -> Path:
+    directory.mkdir(parents=True, exist_ok=True)
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    path = directory / f"bench-{report['profile']['name']}-{report['device']}-{stamp}.json"
+    path.write_text(json.dumps(report, indent=2, default=str) + "\n")
+    return path
