@@ -73,9 +73,9 @@ class Boundary(NoiseModel):
     """Move the boundary in and out by a smooth random offset (a wobbling contour).
 
     Presets (realised Dice on lidc-phantom crop 64, ratio 1, seed 0, mean/median):
-    ``default`` amplitude 1-2.5 px, correlation 3 px (0.72/0.74); ``mild`` 0.5-1.5 px
-    (0.83/0.85); ``severe`` 2-4 px (0.54/0.56); ``jagged`` 1-2.5 px, correlation 1.5 px
-    (0.71/0.73). Multi-class: one field per class, painted as in ``erosion_dilation``.
+    ``default`` amplitude 1-2.5 px, correlation 3 px (0.73/0.75); ``mild`` 0.5-1.5 px
+    (0.84/0.87); ``severe`` 2-4 px (0.59/0.61); ``jagged`` 1-2.5 px, correlation 1.5 px
+    (0.73/0.74). Multi-class: one field per class, painted as in ``erosion_dilation``.
     """
 
     name: ClassVar[str] = "boundary"

@@ -10,12 +10,14 @@ from rich.console import Console
 from rich.table import Table
 
 from rmdbench.errors import UserError
+from rmdbench.noise_cli import noise_app
 
 app = typer.Typer(
     help="Benchmark noise-robust segmentation methods on imperfect annotations.",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
 )
+app.add_typer(noise_app, name="noise", help="Preview noise models and measure realised noise.")
 console = Console()
 error_console = Console(stderr=True)
 

@@ -176,3 +176,21 @@ def test_preview_rejects_an_unknown_figure_format(runner: CliRunner, tmp_path) -
     result = runner.invoke(noise_app, ["preview", *TOY, "--noise-model", "bias", "--out", str(out)])
     assert result.exit_code == 2 and "use a .png" in result.output
     assert not out.exists()
+
+
+def test_preview_and_stats_seed_the_noise_as_a_sweep_run_does() -> None:
+    from rmdbench.noise_cli import resolve_severities
+    from rmdbench.profiles import get_profile
+    from rmdbench.sweep import plan_sweep
+
+    text = "bias[preset=under,radius=2-3]"
+    (spec,) = plan_sweep(
+        datasets=["toy-disks"],
+        noise_models=[text],
+        noise_ratios=[0.5],
+        methods=["single"],
+        seeds=[0],
+        profile=get_profile("tiny"),
+    )
+    (severity,) = resolve_severities(text, every_preset=True)
+    assert severity.key == spec.severity_key and severity.label == "preset=under,radius=2-3"
