@@ -31,6 +31,8 @@ class NoiseModel:
     Params: ClassVar[type] = object
     presets: ClassVar[dict[str, dict[str, Any]]] = {"default": {}}
     supports_multiclass: ClassVar[bool] = True
+    #: needs the dataset's per-reader masks (checked before a sweep trains anything)
+    requires_readers: ClassVar[bool] = False
 
     def __init__(self, params: Any) -> None:
         self.params = params

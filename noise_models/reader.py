@@ -79,6 +79,7 @@ class Reader(NoiseModel):
         "first": {"choice": "slot", "slot": 0},
     }
     supports_multiclass: ClassVar[bool] = True
+    requires_readers: ClassVar[bool] = True
 
     def corrupt(self, case: NoiseCase, rng: np.random.Generator) -> np.ndarray:
         """The chosen reader's mask, in the clean mask's dtype; an empty consensus stays

@@ -142,6 +142,14 @@ def run_sweep(
         datasets[name] = DATASETS.get(name)(
             crop_size=profile.crop_size, cache_dir=cache_dir, progress=console.is_terminal
         )
+    for spec in todo:
+        if NOISE_MODELS.get(spec.noise_model).requires_readers and (
+            datasets[spec.dataset].readers is None
+        ):
+            raise UserError(
+                f"noise model '{spec.noise_model}' needs per-reader masks and dataset "
+                f"'{spec.dataset}' has none; use a dataset with readers (--dataset lidc-phantom)"
+            )
     cost = {spec.run_name: METHODS.get(spec.method).relative_cost * profile.epochs for spec in todo}
     columns = (
         TextColumn("{task.description}"),

@@ -220,3 +220,36 @@ def test_bench_writes_ratios_and_breakdown(runner, tmp_path):
     assert rows["rmd"]["seconds_per_iteration"] > 0
     assert abs(sum(rows["rmd"]["breakdown_fraction"].values()) - 1.0) < 1e-6
     assert rows["rmd"]["breakdown_fraction"]["augmentation"] > 0
+
+
+def test_reader_noise_on_a_dataset_without_readers_fails_before_training(
+    runner, tmp_path, monkeypatch
+):
+    import dataclasses
+
+    from rmdbench.data.toy import load_toy_disks
+    from rmdbench.registries import DATASETS
+
+    def without_readers(**kwargs):
+        return dataclasses.replace(load_toy_disks(**kwargs), readers=None, reader_count=None)
+
+    load_builtins()
+    DATASETS.add("toy-no-readers-for-test", without_readers, origin="tests")
+    out = tmp_path / "runs"
+    result = runner.invoke(
+        app,
+        [
+            "sweep",
+            "--dataset",
+            "toy-no-readers-for-test",
+            "--profile",
+            "tiny",
+            "--noise-model",
+            "reader",
+            "--out",
+            str(out),
+        ],
+    )
+    assert result.exit_code == 2, result.output
+    assert "needs per-reader masks" in result.output
+    assert not list(out.glob("*/spec.json"))
