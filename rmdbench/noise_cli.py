@@ -21,9 +21,9 @@ from typing import Annotated
 import numpy as np
 import pandas as pd
 import typer
-from rich.console import Console
 from rich.table import Table
 
+from rmdbench.cli_common import console, error_console, fail
 from rmdbench.data.base import SegmentationData
 from rmdbench.errors import UserError
 from rmdbench.noise_models.base import NoiseModel
@@ -57,12 +57,6 @@ TABLE_HEADERS = dict(
         strict=True,
     )
 )
-
-
-def _fail(message: str) -> typer.Exit:
-    """One line on stderr and exit code 2 (as the main CLI does for bad input)."""
-    Console(stderr=True).print(f"error: {message}", markup=False, highlight=False, soft_wrap=True)
-    return typer.Exit(code=2)
 
 
 @dataclass(frozen=True)
@@ -383,8 +377,8 @@ def preview(
         data = load_dataset(dataset, crop_size)
         path = write_preview(data, severities, ratios, cases, seed, out)
     except UserError as error:
-        raise _fail(str(error)) from None
-    Console().print(f"wrote {path}")
+        raise fail(str(error)) from None
+    console.print(f"wrote {path}")
 
 
 @noise_app.command()
@@ -416,8 +410,7 @@ def stats(
         data = load_dataset(dataset, crop_size)
         frame, notes = stats_frame(data, noise_model or [], seed)
     except UserError as error:
-        raise _fail(str(error)) from None
-    console = Console()
+        raise fail(str(error)) from None
     caption = (
         f"{data.name}, crop {crop_size}, {len(data.indices('train'))} training cases, "
         f"ratio 1, seed {seed}; HD95 in mm"
@@ -435,4 +428,4 @@ def stats(
             table.add_row(*[str(value) for value in row])
         console.print(table)
     for note in notes:
-        Console(stderr=True).print(note, markup=False, highlight=False, soft_wrap=True)
+        error_console.print(note, markup=False, highlight=False, soft_wrap=True)
