@@ -66,14 +66,9 @@ def bench_method(
     torch.manual_seed(0)
     backbone = BACKBONES.get("unet2d")
     context = MethodContext(build_backbone=lambda: backbone(1, 1, profile.base_width))
-    method = METHODS.get(name).create({}, context).to(device, memory_format=torch.channels_last)
-    trainer = Trainer(
-        epochs=1,
-        batch_size=profile.batch_size,
-        learning_rate=profile.learning_rate,
-        eval_batch_size=profile.eval_batch_size,
-        device=device,
-    )
+    method = METHODS.get(name).create({}, context)
+    trainer = Trainer.from_profile(profile, device)
+    trainer.prepare(method)
     optimiser = trainer.make_optimiser(method)
     data = synthetic_batch(profile, device)
     batch = torch.arange(len(data), device=device)
@@ -160,6 +155,8 @@ def run_bench(
 def write_bench(report: dict[str, object], directory: Path) -> Path:
     directory.mkdir(parents=True, exist_ok=True)
     stamp = time.strftime("%Y%m%d-%H%M%S")
-    path = directory / f"bench-{report['profile']['name']}-{report['device']}-{stamp}.json"
+    profile = report["profile"]
+    name = f"bench-{profile['name']}-{profile['precision']}-{report['device']}-{stamp}.json"
+    path = directory / name
     path.write_text(json.dumps(report, indent=2, default=str) + "\n")
     return path

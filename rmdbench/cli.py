@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 from typing import Annotated
 
@@ -65,6 +66,12 @@ def bench(
     ] = None,
     device: Annotated[str, typer.Option(help="auto, cpu or cuda.")] = "auto",
     iterations: Annotated[int, typer.Option(help="Timed iterations per method.")] = 15,
+    precision: Annotated[
+        str | None, typer.Option(help="fp32 or bf16 (default: the profile's).")
+    ] = None,
+    compile_networks: Annotated[
+        bool, typer.Option("--compile", help="torch.compile the networks.")
+    ] = False,
     out: Annotated[Path, typer.Option(help="Where the JSON goes.")] = Path("benchmarks"),
 ) -> None:
     """Time one training iteration of each method; ratios to single; a breakdown."""
@@ -73,7 +80,7 @@ def bench(
     from rmdbench.profiles import get_profile
     from rmdbench.registries import METHODS
     from rmdbench.sweep import split_list
-    from rmdbench.training.trainer import select_device
+    from rmdbench.training.trainer import PRECISIONS, select_device
 
     try:
         load_builtins()
@@ -82,8 +89,14 @@ def bench(
             METHODS.get(name)
         if iterations < 1:
             raise UserError("--iterations must be at least 1")
+        chosen = get_profile(profile)
+        chosen = dataclasses.replace(
+            chosen, precision=precision or chosen.precision, compile=compile_networks
+        )
+        if chosen.precision not in PRECISIONS:
+            raise UserError(f"unknown precision '{chosen.precision}'; use fp32 or bf16")
         report_data = run_bench(
-            names, get_profile(profile), select_device(device), BenchSettings(iterations=iterations)
+            names, chosen, select_device(device), BenchSettings(iterations=iterations)
         )
     except UserError as error:
         raise fail(str(error)) from None

@@ -22,6 +22,8 @@ class Profile:
     eval_batch_size: int = 64
     max_train_cases: int | None = None  # None = all training cases
     max_eval_cases: int | None = None  # per split (val, test); None = all
+    precision: str = "fp32"  # or "bf16": autocast of the networks, losses in fp32
+    compile: bool = False  # torch.compile each network (costs more than it saves on CPU)
 
     def as_dict(self) -> dict:
         return asdict(self)

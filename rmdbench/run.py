@@ -115,14 +115,7 @@ def train_and_evaluate(
         num_classes=data.num_classes,
     )
     method = METHODS.get(spec.method).create(spec.method_params, context)
-    trainer = Trainer(
-        epochs=profile.epochs,
-        batch_size=profile.batch_size,
-        learning_rate=profile.learning_rate,
-        eval_batch_size=profile.eval_batch_size,
-        device=device,
-        on_epoch=on_epoch,
-    )
+    trainer = Trainer.from_profile(profile, device, on_epoch)
     training = trainer.fit(method, train, val, seed=seed_words("train", spec.seed)[0])
     eval_start = time.perf_counter()
     predictions = trainer.predict(method, test_images.images).cpu().numpy()

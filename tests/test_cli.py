@@ -214,7 +214,7 @@ def test_bench_writes_ratios_and_breakdown(runner, tmp_path):
         ],
     )
     assert result.exit_code == 0, result.output
-    report = json.loads(next(tmp_path.glob("bench-tiny-cpu-*.json")).read_text())
+    report = json.loads(next(tmp_path.glob("bench-tiny-fp32-cpu-*.json")).read_text())
     rows = {row["method"]: row for row in report["results"]}
     assert rows["single"]["ratio_to_single"] == 1.0
     assert rows["rmd"]["seconds_per_iteration"] > 0

@@ -98,3 +98,36 @@ def test_rmd_ablation_switches_train(switch):
     output = method.training_step(images, labels, StepState(0.5, torch.Generator().manual_seed(0)))
     output.loss.backward()
     assert torch.isfinite(output.loss)
+
+
+@pytest.mark.parametrize("name", ["single", "rmd"])
+def test_bf16_autocast_trains_on_cpu(name):
+    torch.manual_seed(0)
+    method = METHODS.get(name).create({}, _context())
+    images, labels = _batch()
+    data = DeviceData(images, labels)
+    trainer = Trainer(
+        epochs=1,
+        batch_size=2,
+        learning_rate=1e-3,
+        eval_batch_size=4,
+        device=torch.device("cpu"),
+        precision="bf16",
+    )
+    result = trainer.fit(method, data, data, seed=0)
+    assert all(torch.isfinite(torch.tensor(row["loss"])) for row in result.curve)
+    assert trainer.predict(method, images).shape == (4, 16, 16)
+
+
+def test_unknown_precision_is_a_user_error():
+    from rmdbench.errors import UserError
+
+    with pytest.raises(UserError, match="unknown precision"):
+        Trainer(
+            epochs=1,
+            batch_size=2,
+            learning_rate=1e-3,
+            eval_batch_size=4,
+            device=torch.device("cpu"),
+            precision="fp8",
+        )

@@ -19,6 +19,7 @@ from torch.profiler import record_function
 
 from rmdbench.errors import UserError
 from rmdbench.methods.base import Method, StepOutput, StepState
+from rmdbench.profiles import Profile
 from rmdbench.training.augment import random_sample_flips
 from rmdbench.training.schedules import Schedule
 
@@ -32,6 +33,9 @@ def select_device(requested: str = "auto") -> torch.device:
     if requested not in ("cpu",) and not requested.startswith("cuda"):
         raise UserError(f"unknown device '{requested}'; use auto, cpu or cuda")
     return torch.device(requested)
+
+
+PRECISIONS = ("fp32", "bf16")
 
 
 class NonFiniteLossError(RuntimeError):
@@ -85,7 +89,13 @@ class Trainer:
         device: torch.device,
         schedule: Schedule | None = None,
         on_epoch: Callable[[int, int, dict], None] | None = None,
+        precision: str = "fp32",
+        compile_networks: bool = False,
     ) -> None:
+        if precision not in PRECISIONS:
+            raise UserError(f"unknown precision '{precision}'; use {' or '.join(PRECISIONS)}")
+        self.precision = precision
+        self.compile_networks = compile_networks
         self.epochs = epochs
         self.batch_size = batch_size
         self.learning_rate = learning_rate
@@ -94,8 +104,41 @@ class Trainer:
         self.schedule = schedule or Schedule()
         self.on_epoch = on_epoch
 
-    def fit(self, method: Method, train: DeviceData, val: DeviceData, seed: int) -> TrainResult:
+    @classmethod
+    def from_profile(
+        cls,
+        profile: Profile,
+        device: torch.device,
+        on_epoch: Callable[[int, int, dict], None] | None = None,
+    ) -> Trainer:
+        return cls(
+            epochs=profile.epochs,
+            batch_size=profile.batch_size,
+            learning_rate=profile.learning_rate,
+            eval_batch_size=profile.eval_batch_size,
+            device=device,
+            on_epoch=on_epoch,
+            precision=profile.precision,
+            compile_networks=profile.compile,
+        )
+
+    def autocast(self):
+        """bf16 autocast for the networks when asked (losses are computed in fp32)."""
+        return torch.autocast(
+            self.device.type, dtype=torch.bfloat16, enabled=self.precision == "bf16"
+        )
+
+    def prepare(self, method: Method) -> None:
+        """Move to the device in channels_last; cuDNN autotuning and torch.compile on request."""
         method.to(self.device, memory_format=torch.channels_last)
+        if self.device.type == "cuda":
+            torch.backends.cudnn.benchmark = True
+        if self.compile_networks:
+            for network in method.networks:
+                network.compile()
+
+    def fit(self, method: Method, train: DeviceData, val: DeviceData, seed: int) -> TrainResult:
+        self.prepare(method)
         optimiser = self.make_optimiser(method)
         generator = torch.Generator(device=self.device)
         generator.manual_seed(seed)
@@ -154,7 +197,7 @@ class Trainer:
             images, labels = random_sample_flips(
                 train.images[batch], train.labels[batch], generator
             )
-        with record_function("step"):
+        with record_function("step"), self.autocast():
             output = method.training_step(images, labels, StepState(progress, generator))
         with record_function("backward"):
             optimiser.zero_grad(set_to_none=True)
@@ -179,7 +222,8 @@ class Trainer:
         method.eval()
         chunks = []
         for start in range(0, images.shape[0], self.eval_batch_size):
-            logits = method.predict_logits(images[start : start + self.eval_batch_size])
+            with self.autocast():
+                logits = method.predict_logits(images[start : start + self.eval_batch_size])
             chunks.append((logits[:, 0] > 0).to(torch.uint8))
         return torch.cat(chunks) if chunks else images.new_zeros((0, *images.shape[2:]))
 
