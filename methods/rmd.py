@@ -49,9 +49,9 @@ class RMDParams:
     augmented_views: int = 1  # A
     cross_selection: bool = True
     distill: bool = True
-    reliability_selection: bool = True
-    data_augmentation: bool = True
-    model_augmentation: bool = True
+    reliability: bool = True
+    data_aug: bool = True
+    model_aug: bool = True
     variant: Literal["paper", "released"] = "paper"
 
     def __post_init__(self) -> None:
@@ -78,7 +78,7 @@ class RMD(Method):
         self.augmentation = StrongAugmentation()
 
     def reliable_fraction(self, ramp: float) -> float:
-        if not self.params.reliability_selection:
+        if not self.params.reliability:
             return 1.0
         if self.params.variant == "released":
             return min(ramp, 1.0)
@@ -120,14 +120,14 @@ class RMD(Method):
         distill = torch.zeros((), device=images.device)
         for _ in range(params.augmented_views):
             strong_images, (target_1, target_2) = images, targets
-            if params.data_augmentation:
+            if params.data_aug:
                 strong_images, (target_1, target_2) = self.augmentation(
                     images,
                     targets,
                     state.generator,
                     warp=schedule.strong_augmentation(state.progress),
                 )
-            dropout = params.model_augmentation
+            dropout = params.model_aug
             strong_1 = net_1(strong_images, feature_dropout=dropout)
             strong_2 = net_2(strong_images, feature_dropout=dropout)
             reliability_1 = (strong_1.detach() - target_1.detach()).square()

@@ -77,7 +77,7 @@ def test_rmd_reliable_fraction_by_variant():
     assert method.reliable_fraction(0.5) == pytest.approx(0.4)
     released = METHODS.get("rmd").create({"variant": "released"}, _context())
     assert released.reliable_fraction(1.0) == 1.0
-    off = METHODS.get("rmd").create({"reliability_selection": "false"}, _context())
+    off = METHODS.get("rmd").create({"reliability": "false"}, _context())
     assert off.reliable_fraction(0.3) == 1.0
 
 
@@ -86,9 +86,9 @@ def test_rmd_reliable_fraction_by_variant():
     [
         "cross_selection",
         "distill",
-        "reliability_selection",
-        "data_augmentation",
-        "model_augmentation",
+        "reliability",
+        "data_aug",
+        "model_aug",
     ],
 )
 def test_rmd_ablation_switches_train(switch):
