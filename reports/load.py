@@ -1,15 +1,29 @@
 """Run store -> one tidy pandas DataFrame: a row per run x test case, with every spec
-field as a column."""
+field as a column (method hyper-parameters as ``method.<key>``, noise severity as
+``noise.<key>``, profile fields as ``profile.<key>``), so that any table, test or plot is a
+group-by away and any spec field can be filtered on.
+
+Two derived labels keep variants apart: ``method_label`` is the method name plus its
+hyper-parameters that differ from the method's defaults (``rmd[distill=false]``), so an
+ablation run never pools with the full method; ``noise_setting`` is the noise model plus
+its preset (and its severity when several share one preset).
+"""
 
 from __future__ import annotations
 
+import hashlib
 import json
+import math
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from rmdbench.errors import UserError
-from rmdbench.store import RESULT_FILE
+from rmdbench.store import FAILED_FILE, RESULT_FILE
 
 SPEC_COLUMNS = (
     "dataset",
@@ -19,34 +33,424 @@ SPEC_COLUMNS = (
     "method",
     "seed",
     "backbone",
+    "spec_version",
 )
+#: the columns that name one run's setting; a table never pools runs that differ in these
+SETTING_COLUMNS = ("dataset", "noise_setting", "profile_setting", "backbone")
+RUN_IDENTITY = (*SETTING_COLUMNS, "method_label", "noise_ratio", "seed")
+CASE_FILE = "cases.parquet"
+NOISE_FILE = "noise.parquet"
+PREDICTIONS_FILE = "predictions.npz"
+NEVER_EQUAL = "\0never-equal"  # a default no value equals: the field is always named
+
+
+@dataclass
+class RunStoreData:
+    """A loaded run store: the tidy per-case frame plus what belongs to runs, not cases."""
+
+    root: Path
+    cases: pd.DataFrame
+    results: dict[str, dict] = field(default_factory=dict)  # run name -> result.json
+    realised: pd.DataFrame = field(default_factory=pd.DataFrame)  # noise.parquet rows + run
+    failed: list[str] = field(default_factory=list)  # run names with failed.json only
+
+    def run_dir(self, run: str) -> Path:
+        return self.root / run
+
+    def restrict(self, cases: pd.DataFrame) -> RunStoreData:
+        """The same store seen through a filtered case frame (results and noise follow)."""
+        runs = set(cases["run"].unique())
+        return RunStoreData(
+            root=self.root,
+            cases=cases.reset_index(drop=True),
+            results={name: value for name, value in self.results.items() if name in runs},
+            realised=self.realised[self.realised["run"].isin(runs)].reset_index(drop=True)
+            if len(self.realised)
+            else self.realised,
+            failed=self.failed,
+        )
 
 
 def read_result(run_dir: Path) -> dict:
-    return json.loads((run_dir / RESULT_FILE).read_text())
+    """A run's ``result.json``; a file that is not an rmdbench record is a UserError."""
+    path = Path(run_dir) / RESULT_FILE
+    try:
+        result = json.loads(path.read_text())
+    except (OSError, ValueError) as error:
+        raise UserError(
+            f"cannot read '{path}' ({error}); it is not an rmdbench run record — "
+            "point the report at a directory written by 'rmdbench sweep'"
+        ) from None
+    if not isinstance(result, dict) or not isinstance(result.get("spec"), dict):
+        raise UserError(
+            f"'{path}' is not an rmdbench run record (no 'spec'); point the report at a "
+            "directory written by 'rmdbench sweep'"
+        )
+    missing = [
+        key
+        for key in ("dataset", "method", "noise_model", "noise_ratio", "seed")
+        if key not in result["spec"]
+    ]
+    if missing:
+        raise UserError(f"'{path}' lacks spec field(s) {', '.join(missing)}; is it from rmdbench?")
+    return result
 
 
 def load_runs(root: Path, run_names: set[str] | None = None) -> pd.DataFrame:
     """Every done run under ``root`` (or only ``run_names``) as per-case rows."""
+    return load_store(root, run_names).cases
+
+
+def load_store(root: Path, run_names: set[str] | None = None) -> RunStoreData:
+    """Read every done run under ``root`` (or only ``run_names``) into a RunStoreData."""
     root = Path(root)
     if not root.is_dir():
         raise UserError(f"runs directory '{root}' does not exist; run 'rmdbench sweep' first")
-    frames = []
+    frames, results, realised = [], {}, []
     for result_path in sorted(root.glob(f"*/{RESULT_FILE}")):
         run_dir = result_path.parent
         if run_names is not None and run_dir.name not in run_names:
             continue
-        result = json.loads(result_path.read_text())
-        spec = result["spec"]
-        cases = pd.read_parquet(run_dir / "cases.parquet")
-        for column in SPEC_COLUMNS:
-            cases[column] = spec[column]
-        cases["profile"] = spec["profile"]["name"]
-        cases["method_params"] = json.dumps(spec["method_params"], sort_keys=True)
-        cases["run"] = run_dir.name
-        cases["seconds_per_iteration"] = result["timings"]["seconds_per_iteration"]
-        cases["realised_noisy_dsc"] = result["noise"].get("mean_noisy_dsc")
-        frames.append(cases)
+        result = read_result(run_dir)
+        results[run_dir.name] = result
+        frames.append(_run_cases(run_dir, result))
+        noise = _run_noise(run_dir)
+        if noise is not None:
+            realised.append(noise)
+    failed = sorted(
+        path.parent.name
+        for path in root.glob(f"*/{FAILED_FILE}")
+        if not (path.parent / RESULT_FILE).exists()
+        and (run_names is None or path.parent.name in run_names)
+    )
     if not frames:
-        raise UserError(f"no finished runs in '{root}'; run 'rmdbench sweep --out {root}' first")
-    return pd.concat(frames, ignore_index=True)
+        raise UserError(
+            f"no finished runs in '{root}' (no */{RESULT_FILE}); "
+            f"run 'rmdbench sweep --out {root}' first"
+        )
+    cases = pd.concat(frames, ignore_index=True)
+    _add_labels(cases)
+    noise_frame = pd.concat(realised, ignore_index=True) if realised else pd.DataFrame()
+    _add_realised(cases, noise_frame)
+    return RunStoreData(
+        root=root, cases=cases, results=results, realised=noise_frame, failed=failed
+    )
+
+
+def _run_cases(run_dir: Path, result: dict) -> pd.DataFrame:
+    """One run's per-case metrics with the run's spec, timings and noise summary attached."""
+    path = run_dir / CASE_FILE
+    try:
+        cases = pd.read_parquet(path)
+    except (OSError, ValueError) as error:
+        raise UserError(
+            f"run '{run_dir.name}' has result.json but no readable {CASE_FILE} ({error}); "
+            "delete the run directory and sweep again"
+        ) from None
+    spec = result["spec"]
+    scalars: dict[str, Any] = {column: spec.get(column) for column in SPEC_COLUMNS}
+    profile = spec.get("profile") or {}
+    scalars["profile"] = profile.get("name", "unknown")
+    scalars.update(_flatten("profile", profile, skip={"name"}))
+    scalars.update(_flatten("method", spec.get("method_params") or {}))
+    scalars.update(_flatten("noise", spec.get("noise_params") or {}))
+    scalars["profile_json"] = json.dumps(profile, sort_keys=True)
+    scalars["method_params"] = json.dumps(spec.get("method_params") or {}, sort_keys=True)
+    scalars["noise_params"] = json.dumps(spec.get("noise_params") or {}, sort_keys=True)
+    scalars["run"] = run_dir.name
+    scalars["seconds_per_iteration"] = (result.get("timings") or {}).get("seconds_per_iteration")
+    noise = result.get("noise") or {}
+    scalars["realised_noisy_dsc"] = _number(noise.get("mean_noisy_dsc"))
+    scalars["realised_train_dsc"] = _number(noise.get("mean_train_dsc"))
+    conventions = result.get("conventions") or ""
+    scalars["conventions"] = hashlib.sha256(conventions.encode()).hexdigest()[:8]
+    for column, value in scalars.items():
+        cases[column] = value
+    cases["case_id"] = cases["case_id"].astype(str)
+    if "hd_unit" not in cases:
+        cases["hd_unit"] = "mm"
+    return cases
+
+
+def _run_noise(run_dir: Path) -> pd.DataFrame | None:
+    path = run_dir / NOISE_FILE
+    if not path.is_file():
+        return None
+    noise = pd.read_parquet(path)
+    noise["run"] = run_dir.name
+    return noise
+
+
+def _number(value: object) -> float:
+    return float(value) if isinstance(value, int | float) else math.nan
+
+
+def _flatten(prefix: str, values: dict, skip: frozenset | set = frozenset()) -> dict[str, Any]:
+    """``{'distill': False}`` -> ``{'method.distill': False}``; lists become strings so that
+    every column stays hashable (group-by keys)."""
+    flat = {}
+    for key, value in values.items():
+        if key in skip:
+            continue
+        if isinstance(value, list | tuple | dict):
+            value = format_value(value)
+        flat[f"{prefix}.{key}"] = value
+    return flat
+
+
+def format_value(value: object) -> str:
+    """A hyper-parameter value as written on the command line (``false``, ``0.8``, ``1-2``)."""
+    if isinstance(value, bool):
+        return str(value).lower()
+    if isinstance(value, float):
+        return f"{value:g}"
+    if isinstance(value, list | tuple):
+        return "-".join(format_value(item) for item in value)
+    if isinstance(value, dict):
+        return json.dumps(value, sort_keys=True)
+    return str(value)
+
+
+def method_defaults(method: str) -> dict | None:
+    """The registered defaults of a method's hyper-parameters; None when the method is not
+    registered here (a third-party plug-in that is not installed)."""
+    from rmdbench.params import params_dict
+    from rmdbench.plugins import load_builtins
+    from rmdbench.registries import METHODS
+
+    try:
+        load_builtins()
+        return params_dict(METHODS.get(method).Params())
+    except (UserError, TypeError):
+        return None
+
+
+def parameter_differences(params: dict, defaults: dict) -> dict:
+    """The entries of ``params`` that differ from ``defaults`` (JSON-normalised)."""
+
+    def canonical(value: object) -> str:
+        return json.dumps(value, sort_keys=True, default=str)
+
+    differences = {
+        key: value
+        for key, value in params.items()
+        if key not in defaults or canonical(value) != canonical(defaults[key])
+    }
+    for key, value in defaults.items():  # a field only some settings have
+        if value == NEVER_EQUAL and key not in params:
+            differences[key] = "unset"
+    return dict(sorted(differences.items()))
+
+
+def label(name: str, differences: dict) -> str:
+    """``rmd`` + ``{'distill': False}`` -> ``rmd[distill=false]`` (the sweep's own syntax)."""
+    if not differences:
+        return name
+    body = ",".join(f"{key}={format_value(value)}" for key, value in differences.items())
+    return f"{name}[{body}]"
+
+
+def method_default_values(method: str, param_sets: list[dict], weights: list[int]) -> dict:
+    """The defaults a method's runs are compared with: the registered defaults for the
+    keys the registry knows; for other keys (a plug-in not installed here, or a parameter
+    renamed since the run), the value most of the distinct settings share (ties: the most
+    run setting's value), which is the default in a one-switch-at-a-time ablation."""
+    registered = method_defaults(method) or {}
+    keys = dict.fromkeys(key for params in param_sets for key in params)
+    ranked = [
+        params
+        for _, params in sorted(zip(weights, param_sets, strict=True), key=lambda pair: -pair[0])
+    ]
+    defaults = {}
+    for key in keys:
+        if key in registered:
+            defaults[key] = registered[key]
+            continue
+        values = [
+            json.dumps(params[key], sort_keys=True, default=str)
+            for params in ranked
+            if key in params
+        ]
+        counts = pd.Series(values).value_counts(sort=False)
+        top = counts[counts == counts.max()].index
+        chosen = next(value for value in values if value in set(top))
+        defaults[key] = json.loads(chosen)
+    return defaults
+
+
+DefaultsOf = Callable[[str, list[dict], list[int]], dict]
+
+
+def _variant_labels(
+    names: pd.Series, payloads: pd.Series, defaults_of: DefaultsOf
+) -> tuple[dict, dict]:
+    """(name, json) -> full label and variant (differences alone, or 'default')."""
+    labels, variants = {}, {}
+    for name, group in pd.DataFrame({"name": names, "json": payloads}).groupby("name"):
+        counts = group["json"].value_counts(sort=False)
+        param_sets = [json.loads(text) for text in counts.index]
+        defaults = defaults_of(name, param_sets, list(counts.to_numpy()))
+        for text, params in zip(counts.index, param_sets, strict=True):
+            differences = parameter_differences(params, defaults)
+            labels[(name, text)] = label(name, differences)
+            variants[(name, text)] = label("", differences)[1:-1] or "default"
+    return labels, variants
+
+
+def _add_labels(cases: pd.DataFrame) -> None:
+    """Add ``method_label``, ``method_variant`` (the differences alone, or 'default'),
+    ``noise_setting`` and ``profile_setting`` (the profile name, plus the fields that
+    differ when runs of one profile name were made with different profile values)."""
+    labels, variants = _variant_labels(
+        cases["method"], cases["method_params"], method_default_values
+    )
+    keys = list(zip(cases["method"], cases["method_params"], strict=True))
+    cases["method_label"] = [labels[key] for key in keys]
+    cases["method_variant"] = [variants[key] for key in keys]
+
+    preset = cases["noise_preset"].fillna("default").astype(str)
+    noise_names = np.where(
+        preset == "default",
+        cases["noise_model"].astype(str),
+        cases["noise_model"].astype(str) + "[preset=" + preset + "]",
+    )
+    noise_names = pd.Series(noise_names, index=cases.index)
+    labels, _ = _variant_labels(noise_names, cases["noise_params"], _every_field_varies)
+    keys = zip(noise_names, cases["noise_params"], strict=True)
+    cases["noise_setting"] = [_merge_label(labels[key]) for key in keys]
+
+    labels, _ = _variant_labels(cases["profile"], cases["profile_json"], _every_field_varies)
+    keys = zip(cases["profile"], cases["profile_json"], strict=True)
+    cases["profile_setting"] = [_merge_label(labels[key]) for key in keys]
+
+
+def _every_field_varies(name: str, param_sets: list[dict], weights: list[int]) -> dict:
+    """A base no set equals unless there is one set: every varying field gets named."""
+    if len(param_sets) == 1:
+        return param_sets[0]
+    keys = dict.fromkeys(key for params in param_sets for key in params)
+    constant = {
+        key: param_sets[0].get(key)
+        for key in keys
+        if all(
+            json.dumps(params.get(key), default=str)
+            == json.dumps(param_sets[0].get(key), default=str)
+            for params in param_sets
+        )
+    }
+    return {**constant, **{key: NEVER_EQUAL for key in keys if key not in constant}}
+
+
+def _merge_label(text: str) -> str:
+    """'model[preset=severe][radius=2-6]' -> 'model[preset=severe,radius=2-6]'."""
+    return text.replace("][", ",")
+
+
+def _add_realised(cases: pd.DataFrame, noise: pd.DataFrame) -> None:
+    """Per run, from noise.parquet: the mean Dice of every training mask against its clean
+    mask (what a method trains on) and of the corrupted ones; the result.json summary is
+    the fallback for runs without the file."""
+    if noise.empty or "noisy_dsc" not in noise:
+        return
+    train = noise.groupby("run")["noisy_dsc"].mean()
+    corrupted = noise[noise["corrupted"].astype(bool)].groupby("run")["noisy_dsc"].mean()
+    cases["realised_train_dsc"] = cases["run"].map(train).fillna(cases["realised_train_dsc"])
+    from_file = cases["run"].map(corrupted)
+    has_file = cases["run"].isin(train.index)
+    cases["realised_noisy_dsc"] = np.where(has_file, from_file, cases["realised_noisy_dsc"])
+
+
+def check_conventions(store: RunStoreData) -> None:
+    """Numbers computed under different metric conventions must not share a table."""
+    counts = store.cases.groupby("conventions")["run"].nunique()
+    if len(counts) > 1:
+        groups = ", ".join(f"{key} ({count} runs)" for key, count in counts.items())
+        raise UserError(
+            f"runs use different metric conventions ({groups}); their numbers are not "
+            f"comparable — report one group at a time, e.g. --filter conventions={counts.index[0]}"
+        )
+
+
+def check_duplicates(cases: pd.DataFrame) -> None:
+    """Two runs of the same method, setting, ratio and seed would be pooled as one: they
+    differ in a field the tables do not show (e.g. the spec version), so refuse them."""
+    runs = cases.drop_duplicates("run")
+    keys = [key for key in RUN_IDENTITY if key in runs]
+    clashes = runs[runs.duplicated(keys, keep=False)]
+    if clashes.empty:
+        return
+    first = clashes.groupby(keys, dropna=False).head(2).iloc[:2]
+    differing = [
+        column
+        for column in runs.columns
+        if column not in ("run", "case_id")
+        and not column.startswith("realised")
+        and first[column].astype(str).nunique() > 1
+    ]
+    raise UserError(
+        f"runs '{first['run'].iloc[0]}' and '{first['run'].iloc[1]}' have the same method, "
+        f"setting, noise ratio and seed (they differ only in: "
+        f"{', '.join(differing) or 'nothing recorded'}); keep one group with --filter "
+        f"or report their directories separately"
+    )
+
+
+def parse_filter(text: str) -> tuple[str, str, str]:
+    """``'noise_model=erosion_dilation'`` -> (column, '=', value); ``!=`` negates."""
+    for operator in ("!=", "="):
+        column, sep, value = text.partition(operator)
+        if sep and column.strip():
+            return column.strip(), operator, value.strip()
+    raise UserError(f"cannot read filter '{text}'; write COLUMN=VALUE or COLUMN!=VALUE")
+
+
+def apply_filters(cases: pd.DataFrame, filters: list[str]) -> pd.DataFrame:
+    """Keep the rows matching every ``COLUMN=VALUE`` (values may be listed with ``|``); an
+    unknown column or a filter that leaves nothing is a UserError naming what exists."""
+    for text in filters:
+        column, operator, value = parse_filter(text)
+        if column not in cases:
+            known = [name for name in cases.columns if not name.startswith(("dsc_", "iou_"))]
+            raise UserError(
+                f"filter '{text}' names unknown column '{column}'; columns: {', '.join(known)}"
+            )
+        wanted = [item.strip() for item in value.split("|")]
+        matches = _matches(cases[column], wanted)
+        kept = cases[~matches] if operator == "!=" else cases[matches]
+        if kept.empty:
+            present = ", ".join(
+                format_value(item) for item in sorted(cases[column].dropna().unique(), key=str)[:20]
+            )
+            raise UserError(
+                f"filter '{text}' matches no runs; '{column}' takes the values: {present}"
+            )
+        cases = kept
+    return cases.reset_index(drop=True)
+
+
+def _matches(column: pd.Series, wanted: list[str]) -> pd.Series:
+    """Compare as numbers when both sides are numbers, else as written on the command line;
+    an empty value or ``none`` matches a field the run does not have."""
+    result = pd.Series(False, index=column.index)
+    numeric = pd.api.types.is_numeric_dtype(column) and not pd.api.types.is_bool_dtype(column)
+    written = column.map(lambda value: "" if _missing(value) else format_value(value).lower())
+    for item in wanted:
+        number = _as_float(item)
+        if item.lower() in ("", "none"):
+            result |= written == ""
+        elif number is not None and numeric:
+            result |= np.isclose(column.astype(float), number)
+        else:
+            result |= written == item.lower()
+    return result
+
+
+def _missing(value: object) -> bool:
+    return value is None or (isinstance(value, float) and math.isnan(value))
+
+
+def _as_float(text: str) -> float | None:
+    try:
+        return float(text)
+    except ValueError:
+        return None

@@ -1,45 +1,231 @@
-"""Figures for the report."""
+"""Figures for the report: metric vs noise ratio with confidence bands, per-case box plots,
+realised noise vs test metric, the critical-difference diagram and a qualitative figure.
+Every function writes one PNG and returns its path; one panel per setting."""
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt
+import numpy as np
 import pandas as pd
 
-from .tables import per_run_means
+from .stats import FriedmanResult, cliques
+from .tables import lower_is_better, per_run_means, row_column, setting_groups
+
+DPI = 120
+
+
+def _panels(count: int, width: float = 5.0, height: float = 3.8) -> tuple[plt.Figure, list]:
+    columns = min(count, 3)
+    rows = math.ceil(count / columns)
+    figure, axes = plt.subplots(
+        rows, columns, figsize=(width * columns, height * rows), squeeze=False
+    )
+    flat = list(axes.ravel())
+    for axis in flat[count:]:
+        axis.set_visible(False)
+    return figure, flat[:count]
+
+
+def _save(figure: plt.Figure, path: Path) -> Path:
+    figure.tight_layout()
+    figure.savefig(path, dpi=DPI)
+    plt.close(figure)
+    return path
+
+
+def _metric_name(metric: str) -> str:
+    return metric.upper().replace("_CLASS", " class ")
 
 
 def plot_metric_vs_ratio(cases: pd.DataFrame, path: Path, metric: str = "dsc") -> Path:
     """Mean test ``metric`` against noise ratio, one line per method, with a 95% confidence
     interval of the mean (normal approximation) over seeds, or over test cases when there
     is one seed."""
-    runs = per_run_means(cases, metric)
-    one_seed = runs["seed"].nunique() == 1
-    source = cases if one_seed else runs
-    stats = source.groupby(["method", "noise_ratio"])[metric].agg(["mean", "std", "count"])
-    stats = stats.reset_index()
-    stats["half_width"] = (1.96 * stats["std"] / stats["count"].pow(0.5)).fillna(0)
-    figure, axis = plt.subplots(figsize=(5.5, 4))
-    for method, group in stats.groupby("method"):
-        group = group.sort_values("noise_ratio")
-        x, mean, half = group["noise_ratio"], group["mean"], group["half_width"]
-        line = axis.errorbar(x, mean, yerr=half, marker="o", capsize=3, label=method)
-        axis.fill_between(x, mean - half, mean + half, alpha=0.15, color=line.lines[0].get_color())
-    axis.set_xlabel("noise ratio (fraction of training masks corrupted)")
-    axis.set_ylabel(f"test {metric.upper()}")
-    spread = "test cases" if one_seed else "seeds"
-    axis.set_title(
-        f"{metric.upper()} vs noise ratio (95% CI of the mean over {spread})", fontsize=9
+    groups = setting_groups(cases)
+    figure, axes = _panels(len(groups), 5.5, 4)
+    row = row_column(cases)
+    for axis, (title, group) in zip(axes, groups, strict=True):
+        runs = per_run_means(group, metric, row)
+        one_seed = runs["seed"].nunique() == 1
+        source = group if one_seed else runs
+        stats = source.groupby([row, "noise_ratio"])[metric].agg(["mean", "std", "count"])
+        stats = stats.reset_index()
+        stats["half_width"] = (1.96 * stats["std"] / stats["count"].pow(0.5)).fillna(0)
+        for method, lines in stats.groupby(row):
+            lines = lines.sort_values("noise_ratio")
+            x, mean, half = lines["noise_ratio"], lines["mean"], lines["half_width"]
+            drawn = axis.plot(x, mean, marker="o", label=method)
+            axis.fill_between(x, mean - half, mean + half, alpha=0.15, color=drawn[0].get_color())
+        spread = "test cases" if one_seed else "seeds"
+        axis.set_title(f"{title}\n95% CI of the mean over {spread}", fontsize=9)
+        axis.set_xlabel("noise ratio (fraction of training masks corrupted)")
+        axis.set_ylabel(f"test {_metric_name(metric)}")
+        if not lower_is_better(metric):
+            axis.set_ylim(0, 1.02)
+        axis.grid(alpha=0.3)
+        axis.legend(fontsize=8)
+    return _save(figure, path)
+
+
+def plot_case_boxes(cases: pd.DataFrame, path: Path, metric: str = "dsc") -> Path:
+    """Per-case ``metric`` as box plots: noise ratio on x, one box per method (all seeds'
+    test cases pooled), so the spread behind each mean is visible."""
+    groups = setting_groups(cases)
+    figure, axes = _panels(len(groups), 6, 4)
+    row = row_column(cases)
+    for axis, (title, group) in zip(axes, groups, strict=True):
+        methods = sorted(group[row].unique())
+        ratios = sorted(group["noise_ratio"].unique())
+        width = 0.8 / len(methods)
+        for number, method in enumerate(methods):
+            of_method = group[group[row] == method]
+            values = [
+                of_method.loc[of_method["noise_ratio"] == ratio, metric].dropna()
+                for ratio in ratios
+            ]
+            kept = [index for index, value in enumerate(values) if len(value)]
+            positions = [index - 0.4 + width * (number + 0.5) for index in kept]
+            color = f"C{number % 10}"
+            axis.boxplot(
+                [values[index] for index in kept],
+                positions=positions,
+                widths=width * 0.9,
+                patch_artist=True,
+                manage_ticks=False,
+                boxprops={"facecolor": color, "alpha": 0.6, "linewidth": 0.8},
+                medianprops={"color": "black", "linewidth": 0.8},
+                flierprops={"markersize": 2},
+                whiskerprops={"linewidth": 0.8},
+                capprops={"linewidth": 0.8},
+            )
+            axis.plot([], [], "s", color=color, alpha=0.6, label=method)
+        axis.set_xticks(range(len(ratios)), [f"{ratio:g}" for ratio in ratios])
+        axis.set_xlim(-0.5, len(ratios) - 0.5)
+        axis.set_title(f"{title}\nper test case (seeds pooled)", fontsize=9)
+        axis.set_xlabel("noise ratio")
+        axis.set_ylabel(f"test {_metric_name(metric)}")
+        axis.grid(alpha=0.3, axis="y")
+        axis.legend(fontsize=7)
+    return _save(figure, path)
+
+
+def plot_realised_noise(cases: pd.DataFrame, path: Path, metric: str = "dsc") -> Path:
+    """Each run's test ``metric`` against the mean realised Dice of its training masks
+    (noise.parquet: every training mask vs its clean mask, 1 for clean ones): how much a
+    method loses per unit of label noise actually present."""
+    row = row_column(cases)
+    setting = "noise_setting" if "noise_setting" in cases else "noise_model"
+    runs = cases.groupby(["run", row, setting], as_index=False).agg(
+        test=(metric, "mean"), realised=("realised_train_dsc", "first")
     )
-    if metric in ("dsc", "iou"):
-        axis.set_ylim(0, 1.02)
+    markers = dict(zip(sorted(runs[setting].unique()), "osD^vP*X", strict=False))
+    figure, axis = plt.subplots(figsize=(6.5, 4.2))
+    for number, (method, points) in enumerate(runs.groupby(row)):
+        color = f"C{number % 10}"
+        for name, subset in points.groupby(setting):
+            several = runs[setting].nunique() > 1
+            axis.scatter(
+                subset["realised"],
+                subset["test"],
+                color=color,
+                s=28,
+                alpha=0.8,
+                marker=markers.get(name, "o"),
+                label=f"{method} · {name}" if several else method,
+            )
+        points = points.dropna(subset=["realised", "test"])
+        if points["realised"].nunique() > 1:
+            slope, intercept = np.polyfit(points["realised"], points["test"], 1)
+            x = np.linspace(points["realised"].min(), points["realised"].max(), 10)
+            axis.plot(x, slope * x + intercept, color=color, linewidth=0.9, alpha=0.7)
+    axis.set_xlabel("realised label quality: mean Dice of training masks vs clean")
+    axis.set_ylabel(f"test {_metric_name(metric)} (run mean)")
+    axis.set_title(
+        "realised noise vs test result (one point per run, least-squares line per method)",
+        fontsize=9,
+    )
     axis.grid(alpha=0.3)
-    axis.legend()
-    figure.tight_layout()
-    figure.savefig(path, dpi=120)
+    axis.legend(fontsize=7)
+    return _save(figure, path)
+
+
+def plot_critical_difference(result: FriedmanResult, path: Path) -> Path:
+    """Demšar's critical-difference diagram: average ranks on an axis (1 = best, left),
+    the Nemenyi CD as a bar, and thick lines joining methods not significantly different."""
+    ranks = result.average_ranks
+    k = len(ranks)
+    cd = result.critical_difference
+    groups = cliques(ranks, cd) if not math.isnan(cd) else []
+    half = math.ceil(k / 2)
+    step = 0.22  # vertical space per label line
+    first_label = -0.18 - 0.08 * len(groups)  # labels sit below the clique bars
+    bottom = first_label - step * (half - 1) - 0.15
+    figure, axis = plt.subplots(figsize=(7, 0.9 + 1.1 * (1.0 - bottom)))
+    axis.set_xlim(0.5, k + 0.5)
+    axis.set_ylim(bottom, 0.9)
+    axis.axis("off")
+    axis.hlines(0, 1, k, color="black", linewidth=1)
+    for tick in range(1, k + 1):
+        axis.vlines(tick, 0, 0.06, color="black", linewidth=1)
+        axis.text(tick, 0.09, str(tick), ha="center", va="bottom", fontsize=8)
+    if not math.isnan(cd):
+        axis.hlines(0.55, 1, 1 + cd, color="black", linewidth=1.5)
+        axis.vlines([1, 1 + cd], 0.5, 0.6, color="black", linewidth=1.5)
+        axis.text(1 + cd / 2, 0.63, f"CD = {cd:.2f}", ha="center", va="bottom", fontsize=8)
+    for level, group in enumerate(groups):
+        y = -0.1 - 0.08 * level
+        axis.hlines(y, ranks[group[0]] - 0.03, ranks[group[-1]] + 0.03, color="black", linewidth=3)
+    for index, (name, rank) in enumerate(ranks.items()):
+        left = index < half
+        depth = first_label - step * (index if left else k - 1 - index)
+        edge = 0.6 if left else k + 0.4
+        axis.plot([rank, rank, edge], [0, depth, depth], color="black", linewidth=0.8)
+        axis.text(
+            edge + (-0.05 if left else 0.05),
+            depth,
+            f"{name} ({rank:.2f})",
+            ha="right" if left else "left",
+            va="center",
+            fontsize=8,
+        )
+    title = f"average rank of test {_metric_name(result.metric)} over {result.n_blocks} blocks"
+    if not math.isnan(result.p_value):
+        title += f" (Friedman p = {result.p_value:.2g}, Nemenyi α = {result.alpha:g})"
+    axis.set_title(title, fontsize=9)
+    figure.subplots_adjust(left=0.22, right=0.78)
+    figure.savefig(path, dpi=DPI, bbox_inches="tight")
     plt.close(figure)
     return path
+
+
+def plot_qualitative(panels: dict[str, list[tuple[str, np.ndarray, str]]], path: Path) -> Path:
+    """A grid of images: one row per case, each cell (title, array, kind) where kind is
+    'image' (grey) or 'mask' (drawn over nothing, black/white)."""
+    columns = max(len(row) for row in panels.values())
+    figure, axes = plt.subplots(
+        len(panels), columns, figsize=(1.9 * columns, 2.0 * len(panels)), squeeze=False
+    )
+    for row_axes, (row_title, row) in zip(axes, panels.items(), strict=True):
+        for axis in row_axes:
+            axis.axis("off")
+        for axis, (title, array, kind) in zip(row_axes, row, strict=False):
+            top = 1 if kind == "image" else max(1, int(np.max(array)))
+            axis.imshow(array, cmap="gray", vmin=0, vmax=top, interpolation="nearest")
+            axis.set_title(title, fontsize=7)
+        row_axes[0].text(
+            -0.08,
+            0.5,
+            row_title,
+            transform=row_axes[0].transAxes,
+            rotation=90,
+            ha="right",
+            va="center",
+            fontsize=7,
+        )
+    return _save(figure, path)

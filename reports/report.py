@@ -1,18 +1,76 @@
-"""``rmdbench report``: the markdown report of a run store (tables, footnote, plot)."""
+"""``rmdbench report``: a run store -> report.md (tables in the paper's layout with
+significance marks, ablation tables, Friedman ranks, figures, footnotes with conventions,
+profile, realised noise and package versions) plus tables.tex / tables.csv on request."""
 
 from __future__ import annotations
 
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import pandas as pd
 
-from rmdbench.metrics import CONVENTIONS
+from rmdbench.errors import UserError
+from rmdbench.metrics import CONVENTIONS, METRIC_KEYS
 
-from .load import load_runs
-from .plots import plot_metric_vs_ratio
-from .tables import seeds_and_cases, summary_table
+from .load import (
+    RunStoreData,
+    apply_filters,
+    check_conventions,
+    check_duplicates,
+    load_store,
+)
+from .plots import (
+    plot_case_boxes,
+    plot_critical_difference,
+    plot_metric_vs_ratio,
+    plot_realised_noise,
+)
+from .stats import ALPHA, friedman, paired_wilcoxon
+from .tables import (
+    MetricTable,
+    build_table,
+    latex_document,
+    lower_is_better,
+    setting_groups,
+    to_latex,
+    to_markdown,
+    to_rows,
+)
 
-TABLE_METRICS = (("dsc", "DSC (higher is better)"), ("hd95", "HD95 in {unit} (lower is better)"))
+FORMATS = ("md", "latex", "csv")
+DEFAULT_METRICS = ("dsc", "hd95")
+METRIC_NAMES = {"dsc": "DSC", "iou": "IoU", "hd95": "HD95", "assd": "ASSD"}
+
+
+@dataclass
+class ReportOptions:
+    """What the command line chooses; the defaults make the paper's report."""
+
+    table_format: str = "md"
+    reference: str = "rmd"
+    filters: Sequence[str] = ()
+    metrics: Sequence[str] = DEFAULT_METRICS
+    qualitative: bool = True
+    alpha: float = ALPHA
+
+
+@dataclass
+class Report:
+    """What was written, for the command to print."""
+
+    path: Path
+    files: list[Path] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+
+def metric_title(metric: str, unit: str) -> str:
+    base, _, label = metric.partition("_class")
+    name = METRIC_NAMES.get(base, base.upper()) + (f" class {label}" if label else "")
+    if base in ("hd95", "assd"):
+        name += f" in {unit}"
+    return f"{name} ({'lower' if lower_is_better(metric) else 'higher'} is better)"
 
 
 def hd_unit(cases: pd.DataFrame) -> str:
@@ -21,42 +79,327 @@ def hd_unit(cases: pd.DataFrame) -> str:
     return units.pop() if len(units) == 1 else "mixed units"
 
 
-def footnote(cases: pd.DataFrame) -> str:
-    seeds, per_run = seeds_and_cases(cases)
-    spread = f"std over {seeds} seeds" if seeds > 1 else f"std over {per_run} test cases (1 seed)"
-    profiles = ", ".join(sorted(cases["profile"].unique()))
-    realised = cases.groupby("noise_ratio")["realised_noisy_dsc"].mean().dropna()
+def check_format(options: ReportOptions) -> None:
+    if options.table_format not in FORMATS:
+        raise UserError(f"unknown format '{options.table_format}'; choose one of: md, latex, csv")
+
+
+def check_options(cases: pd.DataFrame, options: ReportOptions) -> None:
+    """Metrics must be per-case columns the runs have."""
+    if not options.metrics:
+        raise UserError("no metric chosen; pass e.g. --metric dsc")
+    known = [
+        column
+        for column in cases.columns
+        if column in METRIC_KEYS or column.split("_class")[0] in METRIC_KEYS
+    ]
+    unknown = [metric for metric in options.metrics if metric not in known]
+    if unknown:
+        raise UserError(f"unknown metric {', '.join(unknown)}; the runs have: {', '.join(known)}")
+
+
+def split_ablations(cases: pd.DataFrame) -> tuple[pd.DataFrame, dict[str, pd.DataFrame]]:
+    """Main rows (each method at its defaults, or its variants when it was never run at
+    its defaults) and, per method run with several hyper-parameter settings including its
+    defaults, the rows of its ablation table."""
+    ablations = {}
+    main = cases
+    for method, group in cases.groupby("method"):
+        variants = set(group["method_variant"])
+        if len(variants) > 1 and "default" in variants:
+            ablations[method] = group
+            main = main[(main["method"] != method) | (main["method_variant"] == "default")]
+    return main, ablations
+
+
+def _significance(
+    group: pd.DataFrame, metric: str, reference: str, row: str, alpha: float
+) -> tuple[pd.DataFrame | None, str]:
+    """The Wilcoxon results of one table and the footnote that explains its marks."""
+    if reference not in set(group[row]):
+        return None, (
+            f"No significance marks: the reference '{reference}' has no runs in this table "
+            "(choose another with --reference)."
+        )
+    tests = paired_wilcoxon(group, metric, reference, row=row, alpha=alpha)
+    if tests.empty:
+        return None, f"No significance marks: nothing to pair with '{reference}'."
+    pairs = int(tests["n_pairs"].median())
+    return tests, (
+        f"† differs from {reference}: two-sided paired Wilcoxon signed-rank test on per-case "
+        f"{metric.upper()} (pairs: the same test case and seed, median {pairs} pairs), "
+        f"Holm-corrected over the {len(tests)} comparisons of this table, p < {alpha:g}."
+    )
+
+
+def _table_block(table: MetricTable, significance_note: str) -> tuple[list[str], str]:
+    """Markdown lines of one table with its own footnote; and the footnote text."""
+    best = "lowest" if lower_is_better(table.metric) else "highest"
+    note = f"{table.spread_note()[0].upper()}{table.spread_note()[1:]}; bold: {best} in its column."
+    footnote = f"{note} {significance_note}".strip()
+    return [f"### {table.title}", "", to_markdown(table), "", f"> {footnote}", ""], footnote
+
+
+def setting_footnote(group: pd.DataFrame, store: RunStoreData) -> list[str]:
+    """The conventions, profile and realised noise under a setting's tables."""
+    runs = group.drop_duplicates("run")
+    realised = runs.groupby("noise_ratio")["realised_noisy_dsc"].mean().dropna()
     noise = "; ".join(f"r={ratio:g}: {value:.3f}" for ratio, value in realised.items())
+    train = runs.groupby("noise_ratio")["realised_train_dsc"].mean().dropna()
+    all_masks = "; ".join(f"r={ratio:g}: {value:.3f}" for ratio, value in train.items())
+    per_run = int(group.groupby("run").size().median())
     lines = [
-        f"Mean ± {spread}; {per_run} test cases per run; best of each column in bold.",
-        f"Profile: {profiles}. Noise model(s): {', '.join(sorted(cases['noise_model'].unique()))}.",
+        f"{per_run} test cases per run; seeds: "
+        f"{', '.join(str(seed) for seed in sorted(group['seed'].unique()))}.",
+        f"Profile: {describe_profiles(runs, store)}.",
         f"Realised noise (mean Dice of corrupted training masks vs clean): {noise or 'none'}.",
+        f"Mean Dice of all training masks vs clean (label quality trained on): "
+        f"{all_masks or 'not recorded'}.",
         f"Penalised cases (exactly one of prediction and truth empty): "
-        f"{int(cases['empty_one'].sum())} of {len(cases)}; both empty: "
-        f"{int(cases['empty_both'].sum())}.",
+        f"{int(group['empty_one'].sum())} of {len(group)}; both empty: "
+        f"{int(group['empty_both'].sum())}.",
         "Conventions: " + " ".join(CONVENTIONS.split()),
     ]
-    return "\n".join(f"> {line}" for line in lines)
+    return [f"> {line}" for line in lines]
 
 
-def write_report(runs_dir: Path, out_dir: Path | None = None) -> Path:
-    """Write ``report.md`` and ``dsc_vs_noise.png`` into ``out_dir`` (default: runs_dir)."""
-    cases = load_runs(runs_dir)
+def describe_profiles(runs: pd.DataFrame, store: RunStoreData) -> str:
+    """'tiny (crop 32, width 4, batch 8, 8 epochs, <= 64 train / 16 eval cases)'."""
+    texts = []
+    for run in runs.drop_duplicates("profile")["run"]:
+        profile = store.results[run]["spec"].get("profile") or {}
+        parts = [
+            f"crop {profile.get('crop_size')}",
+            f"U-Net width {profile.get('base_width')}",
+            f"batch {profile.get('batch_size')}",
+            f"{profile.get('epochs')} epochs",
+            f"lr {profile.get('learning_rate')}",
+        ]
+        if profile.get("max_train_cases"):
+            parts.append(f"≤{profile['max_train_cases']} training cases")
+        if profile.get("max_eval_cases"):
+            parts.append(f"≤{profile['max_eval_cases']} val/test cases")
+        texts.append(f"{profile.get('name', '?')} ({', '.join(parts)})")
+    return "; ".join(texts)
+
+
+def provenance_lines(store: RunStoreData) -> list[str]:
+    """Package versions, devices and source revisions of the runs (from result.json)."""
+    versions: dict[str, set[str]] = {}
+    devices, revisions = set(), set()
+    for result in store.results.values():
+        provenance = result.get("provenance") or {}
+        for name, version in (provenance.get("versions") or {}).items():
+            versions.setdefault(name, set()).add(str(version))
+        devices.add(str(provenance.get("device", "unknown")))
+        revisions.add(str(provenance.get("git_revision") or "unknown")[:12])
+    packages = ", ".join(
+        f"{name} {' / '.join(sorted(values))}" + (" (mixed)" if len(values) > 1 else "")
+        for name, values in sorted(versions.items())
+    )
+    return [
+        f"- Packages: {packages or 'not recorded'}",
+        f"- Device(s): {', '.join(sorted(devices))}",
+        f"- Source revision(s): {', '.join(sorted(revisions))}",
+    ]
+
+
+def friedman_section(
+    cases: pd.DataFrame, metric: str, out_dir: Path, alpha: float
+) -> tuple[list[str], list[Path]]:
+    """Average ranks over blocks, the Friedman test and a critical-difference diagram."""
+    result = friedman(cases, metric, alpha=alpha)
+    heading = f"### Average ranks · {metric_title(metric, hd_unit(cases))}"
+    if result is None:
+        return [
+            heading,
+            "",
+            "Too few methods or blocks to rank (need 2 methods in 2 blocks).",
+            "",
+        ], []
+    lines = [heading, "", "| method | average rank |", "|:---|---:|"]
+    lines += [f"| {name} | {rank:.2f} |" for name, rank in result.average_ranks.items()]
+    test = (
+        f"Friedman χ² = {result.statistic:.2f}, p = {result.p_value:.3g}"
+        if not math.isnan(result.p_value)
+        else "no Friedman test"
+    )
+    lines += [
+        "",
+        f"> Rank 1 = best; blocks: dataset × noise setting × ratio × seed (N = {result.n_blocks}, "
+        f"run means over test cases), k = {result.k} methods. {test}. Nemenyi critical "
+        f"difference at α = {alpha:g}: CD = {result.critical_difference:.2f} — methods whose "
+        "average ranks differ by less are joined in the diagram (not significantly different). "
+        "Blocks of one seed at several ratios share test cases, so they are not independent; "
+        "read the test as descriptive."
+        + "".join(f" {note.capitalize()}." for note in result.notes),
+        "",
+    ]
+    path = plot_critical_difference(result, out_dir / f"cd_{metric}.png")
+    lines += [f"![critical-difference diagram, {metric}]({path.name})", ""]
+    return lines, [path]
+
+
+def write_report(
+    runs_dir: Path, out_dir: Path | None = None, options: ReportOptions | None = None
+) -> Path:
+    """Write ``report.md`` and its figures into ``out_dir`` (default: runs_dir)."""
+    return build_report(runs_dir, out_dir, options).path
+
+
+def build_report(
+    runs_dir: Path, out_dir: Path | None = None, options: ReportOptions | None = None
+) -> Report:
+    """Load, filter and check the runs, then write every table, figure and footnote."""
+    options = options or ReportOptions()
+    check_format(options)
+    store = load_store(runs_dir)
+    cases = apply_filters(store.cases, list(options.filters))
+    store = store.restrict(cases)
+    check_conventions(store)
+    check_duplicates(cases)
+    check_options(cases, options)
     out_dir = Path(out_dir or runs_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    sections = ["# rmdbench report", ""]
-    for (dataset, noise_model), group in cases.groupby(["dataset", "noise_model"]):
+    report = Report(path=out_dir / "report.md")
+
+    main, ablations = split_ablations(cases)
+    reference = options.reference
+    if reference not in set(main["method_label"]):
+        report.notes.append(
+            f"reference method '{reference}' is not among the runs; tables carry no "
+            f"significance marks (pass --reference with one of: "
+            f"{', '.join(sorted(main['method_label'].unique()))})"
+        )
+    lines = ["# rmdbench report", ""]
+    lines += [
+        f"{cases['run'].nunique()} runs from `{runs_dir}`"
+        + (
+            f" (filters: {', '.join(f'`{text}`' for text in options.filters)})"
+            if options.filters
+            else ""
+        )
+        + f"; significance reference: `{reference}`.",
+        "",
+    ]
+    if store.failed:
+        lines += [
+            f"{len(store.failed)} failed run(s) not shown: "
+            f"{', '.join(store.failed)} (see their failed.json).",
+            "",
+        ]
+    lines += [f"- note: {note}" for note in report.notes] + ([""] if report.notes else [])
+
+    latex_tables: list[str] = []
+    csv_rows: list[pd.DataFrame] = []
+    lines += ["## Results", ""]
+    for title, group in setting_groups(main):
         unit = hd_unit(group)
-        for metric, title in TABLE_METRICS:
-            sections += [
-                f"## {dataset} · {noise_model} · {title.format(unit=unit)}",
-                "",
-                summary_table(group, metric).to_markdown(),
-                "",
-            ]
-        sections += [footnote(group), ""]
-    plot_path = plot_metric_vs_ratio(cases, out_dir / "dsc_vs_noise.png")
-    sections += ["## DSC vs noise ratio", "", f"![DSC vs noise ratio]({plot_path.name})", ""]
-    report_path = out_dir / "report.md"
-    report_path.write_text("\n".join(sections))
-    return report_path
+        for metric in options.metrics:
+            tests, note = _significance(group, metric, reference, "method_label", options.alpha)
+            table = build_table(
+                group,
+                metric,
+                f"{title} · {metric_title(metric, unit)}",
+                significance=tests,
+                reference=reference,
+            )
+            block, footnote = _table_block(table, note)
+            lines += block
+            latex_tables.append(to_latex(table, footnote))
+            csv_rows.append(to_rows(table))
+        lines += [*setting_footnote(group, store), ""]
+
+    for method, method_cases in ablations.items():
+        compared = [
+            (title, group)
+            for title, group in setting_groups(method_cases)
+            if group["method_variant"].nunique() > 1  # not only the defaults
+        ]
+        if not compared:
+            continue
+        lines += [
+            f"## Ablation: {method}",
+            "",
+            f"Rows: hyper-parameters that differ from {method}'s defaults "
+            f"('default' = {method} as registered).",
+            "",
+        ]
+        for title, group in compared:
+            unit = hd_unit(group)
+            for metric in options.metrics:
+                tests, note = _significance(
+                    group, metric, "default", "method_variant", options.alpha
+                )
+                note = note.replace("differs from default", f"differs from {method} (default)")
+                table = build_table(
+                    group,
+                    metric,
+                    f"{method} ablation · {title} · {metric_title(metric, unit)}",
+                    significance=tests,
+                    reference="default",
+                    row="method_variant",
+                    order=["default"],
+                    row_title="variant",
+                )
+                block, footnote = _table_block(table, note)
+                lines += block
+                latex_tables.append(to_latex(table, footnote))
+                csv_rows.append(to_rows(table))
+            lines += [*setting_footnote(group, store), ""]
+
+    lines += ["## Ranks across settings", ""]
+    for metric in options.metrics:
+        section, paths = friedman_section(main, metric, out_dir, options.alpha)
+        lines += section
+        report.files += paths
+
+    lines += ["## Figures", ""]
+    for metric in options.metrics:
+        name = metric.upper()
+        figures = [
+            (
+                plot_metric_vs_ratio(main, out_dir / f"{metric}_vs_noise.png", metric),
+                f"{name} vs noise ratio",
+            ),
+            (plot_case_boxes(main, out_dir / f"box_{metric}.png", metric), f"per-case {name}"),
+            (
+                plot_realised_noise(main, out_dir / f"realised_noise_{metric}.png", metric),
+                f"realised noise vs test {name}",
+            ),
+        ]
+        for path, caption in figures:
+            lines += [f"### {caption}", "", f"![{caption}]({path.name})", ""]
+            report.files.append(path)
+    if options.qualitative:
+        lines += _qualitative_lines(store.restrict(main), out_dir, options.metrics[0], report)
+
+    lines += ["## Provenance", "", *provenance_lines(store), ""]
+    if options.table_format == "latex":
+        path = out_dir / "tables.tex"
+        path.write_text(latex_document(latex_tables))
+        report.files.append(path)
+        lines += [f"LaTeX tables (booktabs): `{path.name}`.", ""]
+    elif options.table_format == "csv":
+        path = out_dir / "tables.csv"
+        pd.concat(csv_rows, ignore_index=True).to_csv(path, index=False)
+        report.files.append(path)
+        lines += [f"Table cells as CSV: `{path.name}`.", ""]
+    report.path.write_text("\n".join(lines))
+    return report
+
+
+def _qualitative_lines(
+    store: RunStoreData, out_dir: Path, metric: str, report: Report
+) -> list[str]:
+    """The qualitative figure, or a note saying why there is none (it needs the dataset)."""
+    from .qualitative import qualitative_figure
+
+    heading = "### Qualitative examples"
+    try:
+        figure = qualitative_figure(store, out_dir / "qualitative.png", metric)
+    except (UserError, OSError, KeyError, ValueError) as error:
+        report.notes.append(f"qualitative figure skipped: {error}")
+        return [heading, "", f"Skipped: {error}", ""]
+    report.files.append(figure.path)
+    return [heading, "", f"![qualitative examples]({figure.path.name})", "", figure.caption, ""]

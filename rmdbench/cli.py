@@ -13,6 +13,7 @@ from rmdbench.cli_common import console, fail
 from rmdbench.errors import UserError
 from rmdbench.noise_cli import noise_app
 from rmdbench.reports.cli import report
+from rmdbench.status import status
 from rmdbench.sweep_cli import SWEEP_CONTEXT, sweep
 
 app = typer.Typer(
@@ -22,6 +23,7 @@ app = typer.Typer(
 )
 app.command(context_settings=SWEEP_CONTEXT)(sweep)
 app.command()(report)
+app.command()(status)
 app.add_typer(noise_app, name="noise", help="Preview noise models and measure realised noise.")
 LIST_KINDS = ("methods", "noise-models", "datasets", "backbones")
 

@@ -25,7 +25,7 @@ from rmdbench.provenance import provenance
 from rmdbench.registries import BACKBONES, METHODS, NOISE_MODELS
 from rmdbench.seeding import seed_words
 from rmdbench.store import FAILED_FILE, RESULT_FILE, SPEC_FILE, RunStore, write_json
-from rmdbench.training.trainer import DeviceData, Trainer
+from rmdbench.training.trainer import DeviceData, NonFiniteLossError, Trainer
 
 SPEC_VERSION = 1  # bump when the meaning of a spec field changes
 
@@ -154,6 +154,30 @@ def summarise_cases(cases: pd.DataFrame) -> dict[str, float]:
     return {column: float(numeric[column].mean()) for column in numeric.columns}
 
 
+OUT_OF_MEMORY_FIX = (
+    "use a smaller batch or profile (e.g. --profile quick rather than paper), "
+    "or fewer runs per device (--workers)"
+)
+
+
+def describe_failure(error: BaseException) -> str:
+    """One line for a failed run that names the fix where the user has one: out of memory
+    (GPU or host) and a diverged loss are recorded like any other failure."""
+    text = str(error).strip().splitlines()
+    detail = type(error).__name__ + (f": {text[0]}" if text else "")
+    out_of_memory = isinstance(error, torch.cuda.OutOfMemoryError | MemoryError) or (
+        isinstance(error, RuntimeError) and "out of memory" in str(error).lower()
+    )
+    if out_of_memory:
+        return f"out of memory ({detail}); {OUT_OF_MEMORY_FIX}"
+    if isinstance(error, NonFiniteLossError):
+        return (
+            f"training diverged ({detail}); check the method's hyper-parameters or the "
+            "profile's learning rate, then rerun with --retry-failed"
+        )
+    return detail
+
+
 def execute_run(
     spec: RunSpec,
     data: SegmentationData,
@@ -169,7 +193,7 @@ def execute_run(
         try:
             output = train_and_evaluate(spec, data, profile, device, on_epoch)
         except Exception as error:  # noqa: BLE001 - recorded, the sweep goes on
-            message = f"{type(error).__name__}: {error}"
+            message = describe_failure(error)
             write_json(
                 staging / FAILED_FILE,
                 {"error": message, "traceback": traceback.format_exc(), "spec": spec.as_dict()},

@@ -1,0 +1,214 @@
+"""What every executor shares: the settings a worker needs, the events and report it sends
+back, and ``run_task`` — one run under its lock, wherever it executes.
+
+An executor only decides *where* ``run_task`` runs (this process, a local worker process,
+a SLURM array task); the lock, the done/failed checks and the record are the same
+everywhere, so results from every executor land in one run store, identically.
+"""
+
+from __future__ import annotations
+
+import gc
+import time
+import traceback
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+
+from rmdbench.data.base import SegmentationData
+from rmdbench.profiles import Profile
+from rmdbench.registries import DATASETS
+from rmdbench.run import RunSpec, execute_run
+from rmdbench.store import FAILED_FILE, SPEC_FILE, RunStore, holder_identity, write_json
+
+#: TaskReport.status values; the first two mean "trained now"
+DONE, FAILED = "done", "failed"
+ALREADY_DONE, KEPT_FAILED, ELSEWHERE, SUBMITTED = (
+    "already_done",
+    "kept_failed",
+    "elsewhere",
+    "submitted",
+)
+
+
+@dataclass(frozen=True)
+class WorkerSettings:
+    """Everything a worker needs besides the spec; picklable, no live objects."""
+
+    store_root: Path
+    device: str = "auto"
+    cache_dir: Path | None = None
+    plugins: tuple[Path, ...] = ()
+    retry_failed: bool = False
+    threads: int | None = None  # torch threads per worker; None = torch's default
+
+
+@dataclass
+class TaskReport:
+    """What became of one run."""
+
+    run_name: str
+    status: str
+    seconds: float = 0.0
+    summary: dict = field(default_factory=dict)
+    error: str = ""
+    where: str = ""  # for ELSEWHERE: who holds the lock
+
+    @property
+    def trained(self) -> bool:
+        return self.status in (DONE, FAILED)
+
+
+@dataclass(frozen=True)
+class RunStarted:
+    run_name: str
+    epochs: int
+
+
+@dataclass(frozen=True)
+class RunEpoch:
+    run_name: str
+    epoch: int  # 1-based: epochs finished
+    epochs: int
+    seconds: float  # this epoch's training time
+    val_dsc: float
+
+
+@dataclass(frozen=True)
+class RunFinished:
+    report: TaskReport
+
+
+Event = RunStarted | RunEpoch | RunFinished
+Notify = Callable[[Event], None]
+
+
+def ignore_event(event: Event) -> None:
+    """For workers nobody listens to (SLURM jobs): progress is in the lock files."""
+
+
+class DatasetCache:
+    """Datasets loaded once per process and reused by every run that process trains."""
+
+    def __init__(self, cache_dir: Path | None = None) -> None:
+        self.cache_dir = cache_dir
+        self._loaded: dict[tuple[str, int], SegmentationData] = {}
+
+    def get(self, name: str, crop_size: int, *, progress: bool = False) -> SegmentationData:
+        key = (name, crop_size)
+        if key not in self._loaded:
+            self._loaded[key] = DATASETS.get(name)(
+                crop_size=crop_size, cache_dir=self.cache_dir, progress=progress
+            )
+        return self._loaded[key]
+
+
+def describe_holder(info: dict) -> str:
+    if not info:
+        return "another process"
+    return f"pid {info.get('pid', '?')} on {info.get('host', '?')}"
+
+
+def run_task(
+    spec: RunSpec,
+    settings: WorkerSettings,
+    datasets: DatasetCache,
+    notify: Notify = ignore_event,
+) -> TaskReport:
+    """Train and record one run unless it is done, kept failed, or locked by another
+    process; the check happens under the lock, so no two processes ever train one run."""
+    from rmdbench.training.trainer import select_device
+
+    store = RunStore(settings.store_root)
+    name = spec.run_name
+    lock = store.lock(name)
+    if not lock.acquire():
+        holder = store.probe(name)
+        return TaskReport(name, ELSEWHERE, where=describe_holder(holder.info if holder else {}))
+    try:
+        if store.is_done(name):
+            return TaskReport(name, ALREADY_DONE)
+        if store.is_failed(name) and not settings.retry_failed:
+            return TaskReport(name, KEPT_FAILED, error="failed earlier")
+        store.remove_stale_staging(name, locked=True)  # we hold the lock: leftovers are dead
+        profile = Profile(**spec.profile)
+        lock.update(
+            **holder_identity(), run=name, method=spec.method, epoch=0, epochs=profile.epochs
+        )
+        notify(RunStarted(name, profile.epochs))
+        started = time.perf_counter()
+
+        def on_epoch(epoch: int, epochs: int, row: dict) -> None:
+            lock.update(epoch=epoch + 1, val_dsc=row.get("val_dsc"))
+            notify(
+                RunEpoch(name, epoch + 1, epochs, float(row.get("seconds", 0.0)), row["val_dsc"])
+            )
+
+        try:
+            device = select_device(settings.device)
+            data = datasets.get(spec.dataset, profile.crop_size)
+        except Exception as error:  # noqa: BLE001 - recorded like a training failure
+            message = f"could not start: {type(error).__name__}: {error}"
+            record_failure(store, spec, message, traceback.format_exc())
+            return TaskReport(name, FAILED, time.perf_counter() - started, error=message)
+        outcome = execute_run(spec, data, profile, store, device, on_epoch)
+        seconds = time.perf_counter() - started
+        if outcome.status == DONE:
+            return TaskReport(name, DONE, seconds, summary=outcome.summary)
+        free_device_memory(device)
+        return TaskReport(name, FAILED, seconds, error=outcome.error)
+    finally:
+        lock.release()
+
+
+def free_device_memory(device: torch.device) -> None:
+    """After a failure (out of memory above all), give the next run in this process a clean
+    device."""
+    gc.collect()
+    if device.type == "cuda":
+        torch.cuda.empty_cache()
+
+
+def record_failure(store: RunStore, spec: RunSpec, message: str, details: str = "") -> bool:
+    """Write a failed record for a run whose process could not (it died, or its job ended
+    without a result). Skipped if the run is done or locked by a live process; True if
+    written."""
+    lock = store.lock(spec.run_name)
+    if not lock.acquire():
+        return False
+    try:
+        if store.is_done(spec.run_name):
+            return False
+        store.remove_stale_staging(spec.run_name, locked=True)
+        with store.staging(spec.run_name) as staging:
+            write_json(staging / SPEC_FILE, spec.as_dict())
+            write_json(
+                staging / FAILED_FILE,
+                {"error": message, "traceback": details, "spec": spec.as_dict()},
+            )
+        return True
+    finally:
+        lock.release()
+
+
+class Executor(ABC):
+    """Where runs execute. ``run`` calls ``notify`` in the calling thread for every event
+    and returns one report per spec."""
+
+    name: str = ""
+
+    @property
+    def parallelism(self) -> int:
+        """How many runs train at once (for the ETA)."""
+        return 1
+
+    def describe(self) -> str:
+        return self.name
+
+    @abstractmethod
+    def run(
+        self, specs: Sequence[RunSpec], settings: WorkerSettings, notify: Notify
+    ) -> list[TaskReport]: ...

@@ -1,0 +1,36 @@
+"""The ``inline`` executor: every run in this process, one after another."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from rmdbench.executors.base import (
+    DatasetCache,
+    Executor,
+    Notify,
+    RunFinished,
+    TaskReport,
+    WorkerSettings,
+    run_task,
+)
+from rmdbench.run import RunSpec
+
+
+class InlineExecutor(Executor):
+    """Trains in the calling process with the datasets it already loaded; the simplest to
+    debug, and the only one that sees methods registered in-process (tests, notebooks)."""
+
+    name = "inline"
+
+    def __init__(self, datasets: DatasetCache) -> None:
+        self.datasets = datasets
+
+    def run(
+        self, specs: Sequence[RunSpec], settings: WorkerSettings, notify: Notify
+    ) -> list[TaskReport]:
+        reports = []
+        for spec in specs:
+            report = run_task(spec, settings, self.datasets, notify)
+            notify(RunFinished(report))
+            reports.append(report)
+        return reports

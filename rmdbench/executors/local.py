@@ -1,0 +1,279 @@
+"""The ``local`` executor: a pool of worker processes on this machine.
+
+On a GPU machine one worker per visible GPU (``CUDA_VISIBLE_DEVICES`` set per worker;
+``--workers N`` above the GPU count shares them round-robin); on CPU ``--workers N``
+processes with ``cores // N`` torch threads each, so the pool never oversubscribes the
+cores (on a busy machine an oversubscribed OpenMP pool is many times slower).
+
+Workers are subprocesses running ``rmdbench.executors.worker``, each fed one run at a
+time. A worker that dies mid-run (killed, host out of memory, a crash in native code)
+costs only that run: it is recorded failed, a fresh worker takes its place.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import queue
+import signal
+import subprocess
+import sys
+import threading
+from collections import deque
+from collections.abc import Sequence
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import IO
+
+from rmdbench.errors import UserError
+from rmdbench.executors.base import (
+    DONE,
+    FAILED,
+    Executor,
+    Notify,
+    RunFinished,
+    TaskReport,
+    WorkerSettings,
+    record_failure,
+)
+from rmdbench.executors.worker import PARENT_PID_VARIABLE, decode, encode
+from rmdbench.run import OUT_OF_MEMORY_FIX, RunSpec
+from rmdbench.store import RunStore
+
+THREAD_VARIABLES = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS")
+
+
+def available_cores() -> int:
+    """Cores this process may use (affinity and cgroup-restricted sets count, not the host)."""
+    if hasattr(os, "sched_getaffinity"):
+        return max(1, len(os.sched_getaffinity(0)))
+    return os.cpu_count() or 1
+
+
+def visible_gpus() -> list[str]:
+    """The GPU ids a worker may be pinned to, in CUDA_VISIBLE_DEVICES terms."""
+    import torch
+
+    if not torch.cuda.is_available():
+        return []
+    listed = os.environ.get("CUDA_VISIBLE_DEVICES")
+    if listed:
+        return [item.strip() for item in listed.split(",") if item.strip()]
+    return [str(index) for index in range(torch.cuda.device_count())]
+
+
+@dataclass(frozen=True)
+class LocalPlan:
+    """How many workers, their torch threads, and the GPU of each ('' = CPU)."""
+
+    workers: int
+    threads: int
+    gpus: tuple[str, ...] = ()
+
+    def describe(self) -> str:
+        if self.gpus:
+            return (
+                f"local: {self.workers} workers on GPUs {','.join(dict.fromkeys(self.gpus))}, "
+                f"{self.threads} CPU threads each"
+            )
+        threads = "thread" if self.threads == 1 else "threads"
+        return f"local: {self.workers} workers × {self.threads} {threads} (CPU)"
+
+
+def plan_local(device: str, workers: int | None, cores: int | None = None) -> LocalPlan:
+    """One worker per GPU by default; on CPU, ``workers`` (default: one per 2 cores) with the
+    cores shared out evenly."""
+    cores = cores or available_cores()
+    gpus = visible_gpus() if device != "cpu" else []
+    if gpus:
+        count = workers or len(gpus)
+        return LocalPlan(
+            count, max(1, cores // count), tuple(gpus[i % len(gpus)] for i in range(count))
+        )
+    count = workers or max(1, cores // 2)
+    return LocalPlan(count, max(1, cores // count))
+
+
+def describe_exit(returncode: int) -> str:
+    if returncode < 0:
+        name = signal.Signals(-returncode).name
+        if name == "SIGKILL":
+            return f"killed by {name}: often the system's out-of-memory killer; {OUT_OF_MEMORY_FIX}"
+        return f"killed by {name}"
+    return f"exit code {returncode}"
+
+
+def last_line(path: Path) -> str:
+    try:
+        lines = [line for line in path.read_text(errors="replace").splitlines() if line.strip()]
+    except OSError:
+        return ""
+    return lines[-1].strip() if lines else ""
+
+
+@dataclass
+class _Worker:
+    """The parent's handle on one worker process."""
+
+    number: int
+    slot: int
+    process: subprocess.Popen
+    log_path: Path
+    stdin: IO[bytes]
+    ready: bool = False
+    task: RunSpec | None = None
+    reader: threading.Thread | None = field(default=None, repr=False)
+
+
+class LocalExecutor(Executor):
+    name = "local"
+
+    def __init__(self, plan: LocalPlan, log_dir: Path) -> None:
+        self.plan = plan
+        self.log_dir = log_dir
+
+    @property
+    def parallelism(self) -> int:
+        return self.plan.workers
+
+    def describe(self) -> str:
+        return self.plan.describe()
+
+    def run(
+        self, specs: Sequence[RunSpec], settings: WorkerSettings, notify: Notify
+    ) -> list[TaskReport]:
+        settings = replace(settings, threads=self.plan.threads)
+        store = RunStore(settings.store_root)
+        pending = deque(specs)
+        inbox: queue.Queue = queue.Queue()
+        workers: dict[int, _Worker] = {}
+        reports: dict[str, TaskReport] = {}
+        starts = 0
+        max_starts = self.plan.workers + len(specs)
+
+        def start_worker() -> None:
+            nonlocal starts
+            taken = {worker.slot for worker in workers.values()}
+            slot = min(set(range(self.plan.workers)) - taken)  # a replacement reuses the GPU
+            worker = self._start(starts, slot, settings, inbox)
+            workers[worker.number] = worker
+            starts += 1
+
+        def finish(report: TaskReport) -> None:
+            reports[report.run_name] = report
+            notify(RunFinished(report))
+
+        try:
+            for _ in range(min(self.plan.workers, len(pending))):
+                start_worker()
+            while workers:
+                try:
+                    number, message = inbox.get(timeout=1.0)
+                except queue.Empty:
+                    continue
+                worker = workers[number]
+                if message is None:  # the worker's stdout closed: it has exited
+                    del workers[number]
+                    self._reap(worker, store, finish)
+                    while pending and len(workers) < self.plan.workers and starts < max_starts:
+                        start_worker()
+                elif message[0] == "ready":
+                    worker.ready = True
+                    self._dispatch(worker, pending)
+                elif message[0] == "event":
+                    notify(message[1])
+                elif message[0] == "report":
+                    worker.task = None
+                    finish(message[1])
+                    self._dispatch(worker, pending)
+            for spec in pending:  # only if workers kept dying: no record, a rerun tries again
+                finish(TaskReport(spec.run_name, FAILED, error="not run: local workers kept dying"))
+        finally:
+            for worker in workers.values():
+                self._stop(worker)
+            with contextlib.suppress(OSError):
+                self.log_dir.rmdir()  # only if empty: no worker had anything to say
+        return [reports[spec.run_name] for spec in specs if spec.run_name in reports]
+
+    def _start(
+        self, number: int, slot: int, settings: WorkerSettings, inbox: queue.Queue
+    ) -> _Worker:
+        self.log_dir.mkdir(parents=True, exist_ok=True)
+        log_path = self.log_dir / f"local-{os.getpid()}-worker{number}.log"
+        environment = dict(os.environ)
+        environment[PARENT_PID_VARIABLE] = str(os.getpid())
+        for variable in THREAD_VARIABLES:
+            environment[variable] = str(self.plan.threads)
+        if self.plan.gpus:
+            environment["CUDA_VISIBLE_DEVICES"] = self.plan.gpus[slot]
+        with log_path.open("ab") as log:
+            process = subprocess.Popen(
+                [sys.executable, "-m", "rmdbench.executors.worker"],
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+                stderr=log,
+                env=environment,
+            )
+        worker = _Worker(number, slot, process, log_path, process.stdin)
+        worker.stdin.write(encode(settings))
+        worker.stdin.flush()
+        worker.reader = threading.Thread(
+            target=_read_messages, args=(number, process.stdout, inbox), daemon=True
+        )
+        worker.reader.start()
+        return worker
+
+    @staticmethod
+    def _dispatch(worker: _Worker, pending: deque) -> None:
+        """The next run to an idle worker; none left: close its stdin so it exits."""
+        try:
+            if pending:
+                worker.task = pending.popleft()
+                worker.stdin.write(encode(worker.task))
+                worker.stdin.flush()
+            else:
+                worker.stdin.close()
+        except OSError:  # it died meanwhile: the run goes back, the exit is handled
+            if worker.task is not None:
+                pending.appendleft(worker.task)
+                worker.task = None
+
+    def _reap(self, worker: _Worker, store: RunStore, finish: Notify) -> None:
+        returncode = worker.process.wait()
+        if worker.task is not None:
+            spec = worker.task
+            if store.is_done(spec.run_name):  # died after the record was complete
+                finish(TaskReport(spec.run_name, DONE))
+            else:
+                message = f"worker process died during the run ({describe_exit(returncode)})"
+                if worker.log_path.exists() and worker.log_path.stat().st_size:
+                    message += f"; log: {worker.log_path}"
+                record_failure(store, spec, message, last_line(worker.log_path))
+                finish(TaskReport(spec.run_name, FAILED, error=message))
+        elif not worker.ready:
+            detail = last_line(worker.log_path) or describe_exit(returncode)
+            raise UserError(f"a local worker failed to start: {detail} (log: {worker.log_path})")
+        if worker.log_path.exists() and worker.log_path.stat().st_size == 0:
+            worker.log_path.unlink()
+
+    @staticmethod
+    def _stop(worker: _Worker) -> None:
+        if worker.process.poll() is None:
+            worker.process.terminate()
+            try:
+                worker.process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                worker.process.kill()
+                worker.process.wait()
+        if worker.log_path.exists() and worker.log_path.stat().st_size == 0:
+            worker.log_path.unlink()
+
+
+def _read_messages(number: int, stream: IO[bytes], inbox: queue.Queue) -> None:
+    """One thread per worker turns its stdout lines into inbox messages; None at the end."""
+    for line in stream:
+        try:
+            inbox.put((number, decode(line)))
+        except Exception:  # noqa: BLE001, S112 - not a protocol line; the log has the rest
+            continue
+    inbox.put((number, None))

@@ -1,0 +1,40 @@
+"""What a SLURM array task runs (imported only where submitit is installed): one run
+through ``run_task``, requeued by submitit on pre-emption or timeout."""
+
+from __future__ import annotations
+
+import logging
+import os
+
+from submitit.core.utils import DelayedSubmission
+from submitit.helpers import Checkpointable
+
+from rmdbench.executors.base import DatasetCache, TaskReport, WorkerSettings, run_task
+from rmdbench.run import RunSpec
+
+
+class SlurmRun(Checkpointable):
+    """Callable pickled into each array task. Resuming is a restart of the one run: the
+    trainer has no mid-run checkpoint, and the lock plus staging cleanup make a restart
+    safe."""
+
+    def __init__(self, settings: WorkerSettings) -> None:
+        self.settings = settings
+
+    def __call__(self, spec: RunSpec) -> TaskReport:
+        import torch
+
+        from rmdbench.plugins import load_plugins
+
+        cpus = os.environ.get("SLURM_CPUS_PER_TASK")
+        if cpus:  # torch would otherwise use every core of a shared node
+            torch.set_num_threads(max(1, int(cpus)))
+        load_plugins(list(self.settings.plugins))
+        return run_task(spec, self.settings, DatasetCache(self.settings.cache_dir))
+
+    def checkpoint(self, spec: RunSpec) -> DelayedSubmission:
+        logging.getLogger("rmdbench").warning(
+            "run %s pre-empted or out of time: requeued, it restarts from scratch",
+            spec.run_name,
+        )
+        return DelayedSubmission(self, spec)
