@@ -9,6 +9,7 @@ from typing import Any, ClassVar
 import numpy as np
 
 from rmdbench.errors import UserError
+from rmdbench.params import build_params
 
 
 @dataclass(frozen=True)
@@ -38,12 +39,26 @@ class NoiseModel:
         self.params = params
 
     @classmethod
-    def from_preset(cls, preset: str = "default", **overrides: Any) -> NoiseModel:
+    def check_preset(cls, preset: str) -> dict[str, Any]:
+        """The parameter values of ``preset``, or a UserError naming the presets."""
         if preset not in cls.presets:
             raise UserError(
                 f"noise model '{cls.name}' has no preset '{preset}'; "
                 f"choose one of: {', '.join(cls.presets)}"
             )
+        return cls.presets[preset]
+
+    @classmethod
+    def resolve_params(cls, preset: str = "default", overrides: dict[str, Any] | None = None):
+        """For command-line text: the severity of ``preset`` with ``overrides`` on top,
+        strings converted to the declared types; a bad value is a UserError."""
+        values = {**cls.check_preset(preset), **(overrides or {})}
+        return build_params(cls.Params, values, f"noise model '{cls.name}'")
+
+    @classmethod
+    def from_preset(cls, preset: str = "default", **overrides: Any) -> NoiseModel:
+        """For Python callers: values are taken as given (no string conversion)."""
+        preset_values = cls.check_preset(preset)
         known = {f.name for f in fields(cls.Params)}
         unknown = set(overrides) - known
         if unknown:
@@ -51,8 +66,7 @@ class NoiseModel:
                 f"noise model '{cls.name}' has no parameter {', '.join(sorted(unknown))}; "
                 f"its parameters are: {', '.join(sorted(known))}"
             )
-        params = replace(cls.Params(), **cls.presets[preset], **overrides)
-        return cls(params)
+        return cls(replace(cls.Params(), **{**preset_values, **overrides}))
 
     def corrupt(self, case: NoiseCase, rng: np.random.Generator) -> np.ndarray:
         """Return the noisy mask (same shape and dtype as ``case.mask``)."""

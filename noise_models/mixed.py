@@ -16,7 +16,7 @@ from typing import Any, ClassVar
 import numpy as np
 
 from rmdbench.errors import UserError
-from rmdbench.params import build_params, parse_component
+from rmdbench.params import parse_component
 from rmdbench.registries import NOISE_MODELS
 
 from ._shared import SeverityError
@@ -58,14 +58,7 @@ def build_components(text: object) -> list[NoiseModel]:
             model_class = NOISE_MODELS.get(name)
             if model_class is Mixed:
                 raise SeverityError("models cannot contain mixed itself")
-            preset = options.pop("preset", "default")
-            if preset not in model_class.presets:
-                raise SeverityError(
-                    f"noise model '{name}' has no preset '{preset}'; choose one of: "
-                    f"{', '.join(model_class.presets)}"
-                )
-            values = {**model_class.presets[preset], **options}
-            params = build_params(model_class.Params, values, f"noise model '{name}'")
+            params = model_class.resolve_params(options.pop("preset", "default"), options)
         except SeverityError:
             raise
         except UserError as error:

@@ -86,15 +86,8 @@ def resolve_method(component: Component) -> tuple[str, dict]:
 def resolve_noise_model(component: Component) -> tuple[str, str, dict]:
     """'distortion[preset=severe,zoom=1-2]' -> (name, preset, resolved severity dict)."""
     name, options = _component(component)
-    model_class = NOISE_MODELS.get(name)
     preset = str(options.pop("preset", "default"))
-    if preset not in model_class.presets:
-        raise UserError(
-            f"noise model '{name}' has no preset '{preset}'; choose one of: "
-            f"{', '.join(model_class.presets)}"
-        )
-    values = {**model_class.presets[preset], **options}
-    params = build_params(model_class.Params, values, f"noise model '{name}'")
+    params = NOISE_MODELS.get(name).resolve_params(preset, options)
     return name, preset, params_dict(params)
 
 
