@@ -1,7 +1,33 @@
 import pytest
 import torch
+from test_sweep_plugin import MARKER_VARIABLE
+from typer.testing import CliRunner
 
 
 @pytest.fixture(autouse=True, scope="session")
 def _two_threads():
     torch.set_num_threads(2)
+
+
+@pytest.fixture(scope="module")
+def runner():
+    return CliRunner()
+
+
+@pytest.fixture
+def markers(tmp_path, monkeypatch):
+    """Where the test plug-in records each training it starts (one file per run)."""
+    folder = tmp_path / "markers"
+    monkeypatch.setenv(MARKER_VARIABLE, str(folder))
+    monkeypatch.setenv("OMP_NUM_THREADS", "1")
+    return folder
+
+
+@pytest.fixture
+def one_thread():
+    """In-process runs on one torch thread: on a shared, loaded machine an OpenMP pool
+    of two spins and runs the tiny convolution many times slower."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)

@@ -3,7 +3,6 @@
 import json
 
 import pytest
-from typer.testing import CliRunner
 
 from rmdbench.cli import app
 from rmdbench.methods.base import Method
@@ -12,11 +11,6 @@ from rmdbench.registries import METHODS
 from rmdbench.store import FAILED_FILE, RESULT_FILE
 
 TOY = ["--dataset", "toy-disks", "--profile", "tiny"]
-
-
-@pytest.fixture(scope="module")
-def runner():
-    return CliRunner()
 
 
 @pytest.fixture(scope="module")

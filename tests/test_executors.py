@@ -11,33 +11,17 @@ from collections import Counter
 
 import pytest
 import torch
-from test_sweep_plugin import (  # noqa: F401 - one_thread is a fixture
-    MARKER_VARIABLE,
+from test_sweep_plugin import (
     fast_methods,
     fast_sweep,
-    one_thread,
     starts,
     write_plugin,
 )
-from typer.testing import CliRunner
 
 from rmdbench.cli import app
 from rmdbench.store import FAILED_FILE, RESULT_FILE, RunStore
 
 pytestmark = pytest.mark.usefixtures("one_thread")
-
-
-@pytest.fixture(scope="module")
-def runner():
-    return CliRunner()
-
-
-@pytest.fixture
-def markers(tmp_path, monkeypatch):
-    folder = tmp_path / "markers"
-    monkeypatch.setenv(MARKER_VARIABLE, str(folder))
-    monkeypatch.setenv("OMP_NUM_THREADS", "1")
-    return folder
 
 
 def failures(out) -> dict[int, str]:

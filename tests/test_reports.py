@@ -14,7 +14,6 @@ import numpy as np
 import pandas as pd
 import pytest
 from scipy import ndimage
-from typer.testing import CliRunner
 
 from rmdbench.cli import app
 from rmdbench.metrics import CONVENTIONS, evaluate_cases
@@ -147,11 +146,6 @@ def store(tmp_path_factory):
                 cases["hd_unit"] = "mm"
                 write_run(root, spec, cases, predictions, data.case_ids[test], realised)
     return root
-
-
-@pytest.fixture(scope="module")
-def runner():
-    return CliRunner()
 
 
 # -- the tidy frame -----------------------------------------------------------------------

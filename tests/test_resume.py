@@ -11,34 +11,18 @@ from collections import Counter
 from pathlib import Path
 
 import pytest
-from test_sweep_plugin import (  # noqa: F401 - one_thread is a fixture
-    MARKER_VARIABLE,
+from test_sweep_plugin import (
     fast_methods,
     fast_sweep,
-    one_thread,
     starts,
     sweep_process,
     write_plugin,
 )
-from typer.testing import CliRunner
 
 from rmdbench.cli import app
 from rmdbench.store import RESULT_FILE, RunStore, holder_identity
 
 pytestmark = pytest.mark.usefixtures("one_thread")
-
-
-@pytest.fixture(scope="module")
-def runner():
-    return CliRunner()
-
-
-@pytest.fixture
-def markers(tmp_path, monkeypatch):
-    folder = tmp_path / "markers"
-    monkeypatch.setenv(MARKER_VARIABLE, str(folder))
-    monkeypatch.setenv("OMP_NUM_THREADS", "1")
-    return folder
 
 
 def tags_done(out: Path) -> dict[int, int]:

@@ -7,18 +7,12 @@ import json
 import sys
 
 import pytest
-from test_sweep_plugin import fast_methods, fast_sweep, one_thread, write_plugin  # noqa: F401
-from typer.testing import CliRunner
+from test_sweep_plugin import fast_methods, fast_sweep, write_plugin
 
 from rmdbench.cli import app
 from rmdbench.store import FAILED_FILE, RESULT_FILE
 
 pytestmark = pytest.mark.usefixtures("one_thread")
-
-
-@pytest.fixture(scope="module")
-def runner():
-    return CliRunner()
 
 
 SWEEP_FILE = """\

@@ -15,8 +15,6 @@ import sys
 from collections import Counter
 from pathlib import Path
 
-import pytest
-import torch
 from typer.testing import CliRunner
 
 from rmdbench.cli import app
@@ -127,16 +125,6 @@ def sweep_process(arguments: list[str], markers: Path, **kwargs) -> subprocess.P
         stderr=subprocess.STDOUT,
         **kwargs,
     )
-
-
-@pytest.fixture
-def one_thread():
-    """In-process runs on one torch thread: on a shared, loaded machine an OpenMP pool
-    of two spins and runs the tiny convolution many times slower."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
 
 
 def test_fast_plugin_trains_and_marks_each_start(one_thread, tmp_path, monkeypatch):
