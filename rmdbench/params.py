@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 import re
+import types
 import typing
 from typing import Any
 
@@ -50,6 +51,9 @@ def _coerce(value: Any, annotation: Any, where: str) -> Any:
     if not isinstance(value, str):
         return value
     origin = typing.get_origin(annotation)
+    optional = [arg for arg in typing.get_args(annotation) if arg is not type(None)]
+    if origin in (typing.Union, types.UnionType) and len(optional) == 1:
+        return None if value.lower() == "none" else _coerce(value, optional[0], where)
     if annotation is bool:
         lowered = value.lower()
         if lowered in _TRUE | _FALSE:
@@ -59,7 +63,8 @@ def _coerce(value: Any, annotation: Any, where: str) -> Any:
         try:
             return annotation(value)
         except ValueError:
-            raise UserError(f"{where} expects a {annotation.__name__}, got '{value}'") from None
+            kind = "an integer" if annotation is int else "a number"
+            raise UserError(f"{where} expects {kind}, got '{value}'") from None
     if origin is tuple:
         item_type = typing.get_args(annotation)[0]
         items = [item for item in re.split(r"[-:/ ]+", value) if item]

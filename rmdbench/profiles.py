@@ -2,13 +2,16 @@
 
 ``paper`` is the published setting (spec/methods.md). ``quick`` is sized for a 2-core CPU
 (spec/sizing.md): width 16, 64² crops, batch 16. ``tiny`` exists for tests and smoke runs.
+Any field can be changed on the command line, ``quick[epochs=3]``; the changed profile is
+named by that text, so its runs are told apart from the named profile's in every report.
 """
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 
 from rmdbench.errors import UserError
+from rmdbench.params import build_params, parse_component
 
 
 @dataclass(frozen=True)
@@ -24,6 +27,13 @@ class Profile:
     max_eval_cases: int | None = None  # per split (val, test); None = all
     precision: str = "fp32"  # or "bf16": autocast of the networks, losses in fp32
     compile: bool = False  # torch.compile each network (costs more than it saves on CPU)
+
+    def __post_init__(self) -> None:
+        for field in ("crop_size", "base_width", "batch_size", "epochs", "eval_batch_size"):
+            if getattr(self, field) < 1:
+                raise ValueError(f"{field} must be at least 1")
+        if self.learning_rate <= 0:
+            raise ValueError("learning_rate must be positive")
 
     def as_dict(self) -> dict:
         return asdict(self)
@@ -46,8 +56,19 @@ PROFILES: dict[str, Profile] = {
 }
 
 
-def get_profile(name: str) -> Profile:
+def get_profile(text: str) -> Profile:
+    """A named profile, or one with fields changed: ``quick[epochs=3,crop_size=48]``."""
+    name, overrides = parse_component(text)
     try:
-        return PROFILES[name]
+        base = PROFILES[name]
     except KeyError:
         raise UserError(f"unknown profile '{name}'; choose one of: {', '.join(PROFILES)}") from None
+    if not overrides:
+        return base
+    if "name" in overrides:
+        raise UserError(f"profile '{text}': the name cannot be overridden")
+    changed = build_params(Profile, {**base.as_dict(), **overrides}, f"profile '{name}'")
+    if changed == base:
+        return base
+    label = ",".join(f"{key}={value}" for key, value in overrides.items())
+    return replace(changed, name=f"{name}[{label}]")

@@ -173,7 +173,7 @@ def test_unknown_parameter_and_unknown_preset_are_user_errors(name: str) -> None
     ("text", "message"),
     [
         ("erosion_dilation[radius=5-2]", "radius range 5-2"),
-        ("erosion_dilation[radius=1.5-2]", "expects a int"),
+        ("erosion_dilation[radius=1.5-2]", "expects an integer"),
         ("erosion_dilation[dilate_probability=1.5]", r"dilate_probability must be in \[0, 1\]"),
         ("bias[direction=sideways]", "direction.* must be one of dilate, erode"),
         ("bias[radius=1-2-3]", "radius must be a range"),
