@@ -10,6 +10,7 @@ import typer
 from rich.table import Table
 
 from rmdbench.cli_common import console, fail
+from rmdbench.data_cli import data_app
 from rmdbench.errors import UserError
 from rmdbench.noise_cli import noise_app
 from rmdbench.reports.cli import report
@@ -25,6 +26,7 @@ app.command(context_settings=SWEEP_CONTEXT)(sweep)
 app.command()(report)
 app.command()(status)
 app.add_typer(noise_app, name="noise", help="Preview noise models and measure realised noise.")
+app.add_typer(data_app, name="data", help="Prepare datasets you downloaded; describe them.")
 LIST_KINDS = ("methods", "noise-models", "datasets", "backbones")
 
 

@@ -11,17 +11,19 @@ from importlib import metadata
 from pathlib import Path
 
 from rmdbench.errors import UserError
-from rmdbench.registries import BACKBONES, DATASETS, METHODS, NOISE_MODELS
+from rmdbench.registries import BACKBONES, DATASET_FORMATS, DATASETS, METHODS, NOISE_MODELS
 
 BUILTIN_PACKAGES = (
     "rmdbench.backbones",
     "rmdbench.data",
+    "rmdbench.data.formats",
     "rmdbench.noise_models",
     "rmdbench.methods",
 )
 ENTRY_POINT_GROUPS = (
     "rmdbench.backbones",
     "rmdbench.datasets",
+    "rmdbench.dataset_formats",
     "rmdbench.noise_models",
     "rmdbench.methods",
 )
@@ -52,7 +54,7 @@ PLUGIN_MODULE_PREFIX = "rmdbench_plugin_"
 def _registered() -> set[tuple[str, str]]:
     return {
         (registry.kind, entry.name)
-        for registry in (METHODS, NOISE_MODELS, DATASETS, BACKBONES)
+        for registry in (METHODS, NOISE_MODELS, DATASETS, BACKBONES, DATASET_FORMATS)
         for entry in registry
     }
 

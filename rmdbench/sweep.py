@@ -17,6 +17,7 @@ from typing import Any
 
 from rich.console import Console
 
+from rmdbench.data.resolve import check_dataset
 from rmdbench.errors import UserError
 from rmdbench.executors.base import (
     ALREADY_DONE,
@@ -34,7 +35,7 @@ from rmdbench.executors.progress import SweepMonitor
 from rmdbench.params import build_params, params_dict, parse_component, split_top_level
 from rmdbench.plugins import load_builtins
 from rmdbench.profiles import Profile
-from rmdbench.registries import DATASETS, METHODS, NOISE_MODELS
+from rmdbench.registries import METHODS, NOISE_MODELS
 from rmdbench.run import RunSpec
 from rmdbench.store import RunStore
 
@@ -99,12 +100,13 @@ def plan_sweep(
     methods: list[Component],
     seeds: list[int],
     profile: Profile,
+    cache_dir: Path | None = None,
 ) -> list[RunSpec]:
     """Every run of the grid, validated (unknown names, bad ratios and hyper-parameters
     fail here, before anything is trained)."""
     load_builtins()
     for dataset in datasets:
-        DATASETS.get(dataset)
+        check_dataset(dataset, cache_dir)
     ratios = [check_noise_ratio(ratio) for ratio in noise_ratios]
     resolved_methods = [resolve_method(component) for component in methods]
     resolved_noise = [resolve_noise_model(component) for component in noise_models]

@@ -235,6 +235,7 @@ def sweep(
             methods=options.methods,
             seeds=options.seeds,
             profile=chosen_profile,
+            cache_dir=options.cache_dir,
         )
         select_device(options.device)  # a bad --device fails here, not in every worker
         slurm = slurm_options(options) if executor_name == "slurm" else None

@@ -1,4 +1,5 @@
-"""The in-memory form every dataset takes: arrays of cases plus a patient-level split."""
+"""The in-memory form every dataset takes: arrays of cases plus a patient-level split,
+in 2D (slices) or 3D (volumes)."""
 
 from __future__ import annotations
 
@@ -11,16 +12,16 @@ SPLITS = ("train", "val", "test")
 
 @dataclass(frozen=True)
 class SegmentationData:
-    """All cases of one 2D dataset, held as arrays.
+    """All cases of one dataset, held as arrays (numpy, possibly memory-mapped).
 
-    images:       float32 [N, C, H, W], intensities scaled to [0, 1]
-    masks:        uint8 [N, H, W], the clean label (0 = background, 1.. = classes)
-    spacing:      float32 [N, 2], pixel size in mm (row, column)
+    images:       float32 [N, C, *S], intensities scaled to [0, 1]; S = (H, W) or (D, H, W)
+    masks:        uint8 [N, *S], the clean label (0 = background, 1.. = classes)
+    spacing:      float32 [N, len(S)], voxel size in mm along each spatial axis
     patient_ids:  str [N]; a patient's cases all sit in one split
     split:        str [N], one of SPLITS
     case_ids:     str [N], stable names of the cases
     num_classes:  number of label values including background (2 = binary)
-    readers:      uint8 [N, R, H, W] or None, individual annotators' masks
+    readers:      uint8 [N, R, *S] or None, individual annotators' masks
     reader_count: int [N] or None, how many of the R reader slots are real
     """
 
@@ -37,15 +38,26 @@ class SegmentationData:
 
     def __post_init__(self) -> None:
         n = len(self.images)
-        if self.images.ndim != 4:
-            raise ValueError(f"images must be [N, C, H, W], got shape {self.images.shape}")
+        if self.images.ndim not in (4, 5):
+            raise ValueError(
+                f"images must be [N, C, H, W] or [N, C, D, H, W], got shape {self.images.shape}"
+            )
         if self.masks.shape != (n, *self.images.shape[2:]):
             raise ValueError(
-                f"masks must be [N, H, W] = {(n, *self.images.shape[2:])}, got {self.masks.shape}"
+                f"masks must be [N, *S] = {(n, *self.images.shape[2:])}, got {self.masks.shape}"
+            )
+        if np.shape(self.spacing) != (n, self.spatial_dims):
+            raise ValueError(
+                f"spacing must be [N, {self.spatial_dims}], got shape {np.shape(self.spacing)}"
             )
         for field_name in ("spacing", "patient_ids", "split", "case_ids"):
             if len(getattr(self, field_name)) != n:
                 raise ValueError(f"{field_name} has {len(getattr(self, field_name))} rows, not {n}")
+
+    @property
+    def spatial_dims(self) -> int:
+        """2 for slices, 3 for volumes."""
+        return self.images.ndim - 2
 
     def __len__(self) -> int:
         return len(self.images)

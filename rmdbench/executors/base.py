@@ -19,8 +19,8 @@ from pathlib import Path
 import torch
 
 from rmdbench.data.base import SegmentationData
+from rmdbench.data.resolve import load_dataset
 from rmdbench.profiles import Profile
-from rmdbench.registries import DATASETS
 from rmdbench.run import RunSpec, execute_run
 from rmdbench.store import FAILED_FILE, SPEC_FILE, RunStore, holder_identity, write_json
 
@@ -100,9 +100,7 @@ class DatasetCache:
     def get(self, name: str, crop_size: int, *, progress: bool = False) -> SegmentationData:
         key = (name, crop_size)
         if key not in self._loaded:
-            self._loaded[key] = DATASETS.get(name)(
-                crop_size=crop_size, cache_dir=self.cache_dir, progress=progress
-            )
+            self._loaded[key] = load_dataset(name, crop_size, self.cache_dir, progress=progress)
         return self._loaded[key]
 
 

@@ -1,0 +1,248 @@
+"""The prepared copy of a dataset a user brought: what ``rmdbench data prepare`` writes and
+every sweep reads.
+
+A prepared copy is a folder of memory-mappable ``.npy`` arrays plus a readable description:
+
+    dataset.json   name, format, spatial dims, classes, channels, readers, source, attribution
+    cases.csv      case_id, patient_id, split, spacing_0.. (mm per spatial axis)
+    images.npy     float32 [N, C, *S] in [0, 1]
+    masks.npy      uint8 [N, *S]
+    readers.npy    uint8 [N, R, *S] and reader_count.npy int16 [N] (only with readers)
+
+It is written into a hidden staging folder and renamed into place, so a failed prepare
+leaves nothing that looks like a dataset.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import shutil
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from rmdbench.data.base import SPLITS, SegmentationData
+from rmdbench.errors import UserError
+from rmdbench.seeding import generator
+
+FORMAT_VERSION = 1
+META_FILE = "dataset.json"
+CASES_FILE = "cases.csv"
+PREPARED_FOLDER = "prepared"
+SPLIT_FRACTIONS = {"train": 0.7, "val": 0.1, "test": 0.2}
+
+
+@dataclass(frozen=True)
+class PreparedDataset:
+    """What a format's prepare step hands back: the cases and how to describe them."""
+
+    data: SegmentationData
+    class_names: tuple[str, ...]
+    channel_names: tuple[str, ...]
+    attribution: str = ""
+    notes: tuple[str, ...] = field(default_factory=tuple)
+
+
+def patient_split(patient_ids: Iterable[str], seed: str) -> dict[str, str]:
+    """Patient -> split: 70/10/20 % of the patients, shuffled by a seed derived from ``seed``
+    (a name, so the split is the same on every machine)."""
+    patients = sorted(set(patient_ids))
+    order = generator(seed).permutation(len(patients))
+    n_train = round(SPLIT_FRACTIONS["train"] * len(patients))
+    n_val = round(SPLIT_FRACTIONS["val"] * len(patients))
+    if len(patients) >= 3:  # every split gets a patient when there are enough of them
+        n_train = min(max(n_train, 1), len(patients) - 2)
+        n_val = max(n_val, 1)
+    names = ["train"] * n_train + ["val"] * n_val + ["test"] * (len(patients) - n_train - n_val)
+    return {patients[i]: name for i, name in zip(order, names, strict=True)}
+
+
+def split_by_patient(patient_ids: np.ndarray, seed: str) -> np.ndarray:
+    """The split of every case, from :func:`patient_split`."""
+    split_of = patient_split(patient_ids.tolist(), seed)
+    return np.array([split_of[patient] for patient in patient_ids.tolist()])
+
+
+def check_patient_split(patient_ids: np.ndarray, split: np.ndarray, where: str) -> None:
+    """A patient whose cases sit in two splits leaks test data into training."""
+    unknown = sorted(set(split.tolist()) - set(SPLITS))
+    if unknown:
+        raise UserError(f"{where}: unknown split '{unknown[0]}'; use one of {', '.join(SPLITS)}")
+    seen: dict[str, str] = {}
+    for patient, name in zip(patient_ids.tolist(), split.tolist(), strict=True):
+        if seen.setdefault(patient, name) != name:
+            raise UserError(
+                f"{where}: patient '{patient}' is in both the {seen[patient]} and the {name} "
+                "split; give all of a patient's cases one split"
+            )
+
+
+def prepared_root(cache_dir: Path) -> Path:
+    """Where ``rmdbench data prepare`` writes by default: ``<cache>/prepared/<name>``."""
+    return Path(cache_dir) / PREPARED_FOLDER
+
+
+def write_prepared(
+    prepared: PreparedDataset,
+    out: Path,
+    *,
+    format_name: str,
+    params: dict,
+    source: str,
+    overwrite: bool = False,
+) -> Path:
+    """Write the prepared copy to ``out`` atomically (staging folder, then rename)."""
+    data = prepared.data
+    check_patient_split(data.patient_ids, data.split, str(source))
+    out = Path(out)
+    if out.exists() and not overwrite:
+        raise UserError(f"{out} already exists; pass --overwrite to replace it")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    staging = out.parent / f".{out.name}.partial-{os.getpid()}"
+    shutil.rmtree(staging, ignore_errors=True)
+    staging.mkdir()
+    try:
+        np.save(staging / "images.npy", np.ascontiguousarray(data.images, dtype=np.float32))
+        np.save(staging / "masks.npy", np.ascontiguousarray(data.masks, dtype=np.uint8))
+        if data.readers is not None:
+            np.save(staging / "readers.npy", np.ascontiguousarray(data.readers, dtype=np.uint8))
+            counts = data.reader_count
+            if counts is None:
+                counts = np.full(len(data), data.readers.shape[1])
+            np.save(staging / "reader_count.npy", np.asarray(counts, dtype=np.int16))
+        _write_cases(staging / CASES_FILE, data)
+        meta = {
+            "format_version": FORMAT_VERSION,
+            "name": data.name,
+            "format": format_name,
+            "params": params,
+            "source": str(source),
+            "spatial_dims": data.spatial_dims,
+            "shape": list(data.images.shape[2:]),
+            "num_classes": data.num_classes,
+            "class_names": list(prepared.class_names),
+            "channel_names": list(prepared.channel_names),
+            "readers": 0 if data.readers is None else int(data.readers.shape[1]),
+            "cases": len(data),
+            "attribution": prepared.attribution,
+            "notes": list(prepared.notes),
+        }
+        (staging / META_FILE).write_text(json.dumps(meta, indent=2) + "\n")
+        if out.exists():
+            shutil.rmtree(out)
+        os.replace(staging, out)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    return out
+
+
+def _write_cases(path: Path, data: SegmentationData) -> None:
+    with path.open("w", newline="") as handle:
+        writer = csv.writer(handle)
+        axes = [f"spacing_{axis}" for axis in range(data.spatial_dims)]
+        writer.writerow(["case_id", "patient_id", "split", *axes])
+        for row in range(len(data)):
+            spacing = [f"{value:.6g}" for value in np.asarray(data.spacing[row], dtype=float)]
+            writer.writerow([data.case_ids[row], data.patient_ids[row], data.split[row], *spacing])
+
+
+def is_prepared(path: Path) -> bool:
+    return (Path(path) / META_FILE).is_file()
+
+
+def read_meta(path: Path) -> dict:
+    try:
+        meta = json.loads((Path(path) / META_FILE).read_text())
+    except (OSError, ValueError) as error:
+        raise UserError(f"cannot read {Path(path) / META_FILE}: {error}") from None
+    if meta.get("format_version") != FORMAT_VERSION:
+        raise UserError(
+            f"{path} was prepared by another rmdbench version (format "
+            f"{meta.get('format_version')}, this one reads {FORMAT_VERSION}); prepare it again"
+        )
+    return meta
+
+
+def load_prepared(path: Path, crop_size: int | None = None) -> SegmentationData:
+    """The prepared copy, memory-mapped; with ``crop_size``, every spatial axis is centre
+    cropped (or zero padded) to that size, the profile's crop."""
+    path = Path(path)
+    meta = read_meta(path)
+    try:
+        images = np.load(path / "images.npy", mmap_mode="r")
+        masks = np.load(path / "masks.npy", mmap_mode="r")
+        readers = reader_count = None
+        if meta["readers"]:
+            readers = np.load(path / "readers.npy", mmap_mode="r")
+            reader_count = np.load(path / "reader_count.npy").astype(np.int64)
+        with (path / CASES_FILE).open(newline="") as handle:
+            rows = list(csv.DictReader(handle))
+    except (OSError, ValueError) as error:
+        raise UserError(f"prepared dataset {path} is damaged ({error}); prepare it again") from None
+    axes = [f"spacing_{axis}" for axis in range(meta["spatial_dims"])]
+    if crop_size is not None:
+        images = centre_fit(images, crop_size, leading=2)
+        masks = centre_fit(masks, crop_size, leading=1)
+        readers = None if readers is None else centre_fit(readers, crop_size, leading=2)
+    try:
+        return SegmentationData(
+            name=meta["name"],
+            images=images,
+            masks=masks,
+            spacing=np.array([[float(row[axis]) for axis in axes] for row in rows], np.float32),
+            patient_ids=np.array([row["patient_id"] for row in rows]),
+            split=np.array([row["split"] for row in rows]),
+            case_ids=np.array([row["case_id"] for row in rows]),
+            num_classes=int(meta["num_classes"]),
+            readers=readers,
+            reader_count=reader_count,
+        )
+    except (KeyError, ValueError) as error:
+        raise UserError(f"prepared dataset {path} is damaged ({error}); prepare it again") from None
+
+
+def centre_fit(array: np.ndarray, size: int, *, leading: int) -> np.ndarray:
+    """Centre crop or zero pad every axis after the first ``leading`` ones to ``size``;
+    the array itself (no copy) when it already has that size."""
+    spatial = array.shape[leading:]
+    if all(extent == size for extent in spatial):
+        return array
+    crops = tuple(
+        slice(max(0, (e - size) // 2), max(0, (e - size) // 2) + min(e, size)) for e in spatial
+    )
+    cropped = np.asarray(array[(slice(None),) * leading + crops])
+    pads = [(0, 0)] * leading + [
+        ((size - c) // 2, size - c - (size - c) // 2) for c in cropped.shape[leading:]
+    ]
+    return (
+        np.pad(cropped, pads) if any(p != (0, 0) for p in pads) else np.ascontiguousarray(cropped)
+    )
+
+
+def summarise(data: SegmentationData) -> dict:
+    """What prepare reports: cases and patients per split, shape, spacing, label values and
+    empty masks."""
+    spacing = np.asarray(data.spacing, dtype=float)
+    masks = np.asarray(data.masks)
+    flat = masks.reshape(len(masks), -1)
+    return {
+        "cases": len(data),
+        "splits": {
+            name: {
+                "cases": int((data.split == name).sum()),
+                "patients": len(set(data.patient_ids[data.split == name].tolist())),
+            }
+            for name in SPLITS
+        },
+        "shape": list(data.images.shape[1:]),
+        "spacing_min": spacing.min(axis=0).round(4).tolist(),
+        "spacing_max": spacing.max(axis=0).round(4).tolist(),
+        "label_values": sorted(int(v) for v in np.unique(masks)),
+        "empty_masks": int((flat.max(axis=1) == 0).sum()),
+        "readers": 0 if data.readers is None else int(data.readers.shape[1]),
+    }

@@ -1,0 +1,50 @@
+"""From a dataset name in a sweep to its cases: a built-in dataset, a prepared copy in the
+cache (``rmdbench data prepare acdc SOURCE`` makes ``acdc``), or a prepared folder's path."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from rmdbench.data.base import SegmentationData
+from rmdbench.data.lidc_phantom import default_cache_dir
+from rmdbench.data.prepared import is_prepared, load_prepared, prepared_root
+from rmdbench.errors import UserError
+from rmdbench.plugins import load_builtins
+from rmdbench.registries import DATASET_FORMATS, DATASETS
+
+
+def prepared_path(name: str, cache_dir: Path | None) -> Path | None:
+    """The prepared copy a name stands for, or None."""
+    direct = Path(name).expanduser()
+    if is_prepared(direct):
+        return direct
+    cached = prepared_root(default_cache_dir() if cache_dir is None else cache_dir) / name
+    return cached if is_prepared(cached) else None
+
+
+def check_dataset(name: str, cache_dir: Path | None) -> None:
+    """Fail now, with the fix, when a sweep names a dataset it cannot load."""
+    load_builtins()
+    if name in DATASETS or prepared_path(name, cache_dir) is not None:
+        return
+    if name in DATASET_FORMATS:
+        raise UserError(
+            f"dataset '{name}' is not prepared yet; run: rmdbench data prepare {name} SOURCE"
+        )
+    raise UserError(
+        f"unknown dataset '{name}': not built in ({', '.join(DATASETS.names())}), not prepared "
+        "in the cache and not a prepared folder; see rmdbench data prepare --help"
+    )
+
+
+def load_dataset(
+    name: str, crop_size: int, cache_dir: Path | None, *, progress: bool = False
+) -> SegmentationData:
+    """The cases of a dataset at the profile's crop size."""
+    load_builtins()
+    if name in DATASETS:
+        return DATASETS.get(name)(crop_size=crop_size, cache_dir=cache_dir, progress=progress)
+    path = prepared_path(name, cache_dir)
+    if path is None:
+        check_dataset(name, cache_dir)
+    return load_prepared(path, crop_size)

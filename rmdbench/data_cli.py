@@ -1,0 +1,147 @@
+"""``rmdbench data ...``: turn a downloaded dataset into a prepared copy sweeps can use."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.table import Table
+
+from rmdbench.cli_common import console, fail
+from rmdbench.errors import UserError
+
+data_app = typer.Typer(
+    help="Prepare datasets you downloaded (LIDC-IDRI, ACDC, BraTS, a folder of pairs).",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
+
+
+@data_app.command()
+def prepare(
+    name: Annotated[
+        str,
+        typer.Argument(
+            help="Format, with options as name[key=value,...], e.g. acdc or "
+            "'lidc-crops[clean_label=last_nonempty]'. 'rmdbench data formats' lists them."
+        ),
+    ],
+    source: Annotated[Path, typer.Argument(help="The downloaded file or folder.")],
+    out: Annotated[
+        Path | None,
+        typer.Option(
+            help="Where the prepared copy goes (default: <cache>/prepared/NAME, which "
+            "'rmdbench sweep --dataset NAME' finds)."
+        ),
+    ] = None,
+    dataset_name: Annotated[
+        str | None,
+        typer.Option("--name", help="Name of the prepared copy (default: the format's name)."),
+    ] = None,
+    cache_dir: Annotated[
+        Path | None,
+        typer.Option(help="The cache (default: $RMDBENCH_CACHE_DIR or the user cache)."),
+    ] = None,
+    overwrite: Annotated[
+        bool, typer.Option("--overwrite", help="Replace an existing prepared copy.")
+    ] = False,
+) -> None:
+    """Check every file of SOURCE, write a compact memory-mappable copy with a patient-level
+    split, and report what was found."""
+    from dataclasses import replace
+
+    from rmdbench.data.lidc_phantom import default_cache_dir
+    from rmdbench.data.prepared import prepared_root, summarise, write_prepared
+    from rmdbench.params import build_params, params_dict, parse_component
+    from rmdbench.plugins import load_builtins
+    from rmdbench.registries import DATASET_FORMATS
+
+    try:
+        load_builtins()
+        format_name, overrides = parse_component(name)
+        format_class = DATASET_FORMATS.get(format_name)
+        params = build_params(format_class.Params, overrides, f"format '{format_name}'")
+        target_name = dataset_name or format_name
+        if out is None:
+            out = prepared_root(cache_dir or default_cache_dir()) / target_name
+        if out.exists() and not overwrite:
+            raise UserError(f"{out} already exists; pass --overwrite to replace it")
+        prepared = format_class().prepare(source, params, progress=console.is_terminal)
+        prepared = replace(prepared, data=replace(prepared.data, name=target_name))
+        write_prepared(
+            prepared,
+            out,
+            format_name=format_name,
+            params=params_dict(params),
+            source=str(Path(source).resolve()),
+            overwrite=overwrite,
+        )
+    except UserError as error:
+        raise fail(str(error)) from None
+    summary = summarise(prepared.data)
+    console.print(f"prepared [bold]{target_name}[/] from {source} into {out}")
+    _print_summary(summary, prepared.class_names, prepared.channel_names)
+    for note in prepared.notes:
+        console.print(f"note: {note}")
+    default_place = out.parent == prepared_root(cache_dir or default_cache_dir())
+    console.print(f"use it with: rmdbench sweep --dataset {target_name if default_place else out}")
+
+
+def _print_summary(summary: dict, class_names: tuple[str, ...], channels: tuple[str, ...]) -> None:
+    table = Table(show_header=True)
+    for column in ("split", "cases", "patients"):
+        table.add_column(column, justify="right")
+    for split, counts in summary["splits"].items():
+        table.add_row(split, str(counts["cases"]), str(counts["patients"]))
+    console.print(table)
+    console.print(
+        f"shape (channels, *spatial) {tuple(summary['shape'])}; channels {', '.join(channels)}; "
+        f"spacing {summary['spacing_min']} to {summary['spacing_max']} mm; "
+        f"label values {summary['label_values']} ({', '.join(class_names)}); "
+        f"{summary['empty_masks']} empty masks; {summary['readers']} reader masks per case"
+    )
+
+
+@data_app.command()
+def info(
+    dataset: Annotated[str, typer.Argument(help="A prepared name or folder.")],
+    cache_dir: Annotated[Path | None, typer.Option(help="The cache.")] = None,
+) -> None:
+    """Describe a prepared copy: its source, options, splits, shape, spacing and labels."""
+    from rmdbench.data.prepared import load_prepared, read_meta, summarise
+    from rmdbench.data.resolve import check_dataset, prepared_path
+
+    try:
+        path = prepared_path(dataset, cache_dir)
+        if path is None:
+            check_dataset(dataset, cache_dir)
+            raise UserError(f"'{dataset}' is built in, not prepared; see rmdbench list datasets")
+        meta = read_meta(path)
+        summary = summarise(load_prepared(path))
+    except UserError as error:
+        raise fail(str(error)) from None
+    console.print(
+        f"[bold]{meta['name']}[/] at {path}: format {meta['format']} "
+        f"{json.dumps(meta['params'])}, from {meta['source']}"
+    )
+    _print_summary(summary, tuple(meta["class_names"]), tuple(meta["channel_names"]))
+
+
+@data_app.command("formats")
+def list_formats() -> None:
+    """The formats 'rmdbench data prepare' reads, with their options."""
+    from rmdbench.params import params_dict
+    from rmdbench.plugins import load_builtins
+    from rmdbench.registries import DATASET_FORMATS
+
+    load_builtins()
+    table = Table(show_header=True)
+    for column in ("format", "reads", "options (defaults)"):
+        table.add_column(column)
+    for entry in DATASET_FORMATS:
+        defaults = params_dict(entry.factory.Params())
+        options = ", ".join(f"{key}={value}" for key, value in defaults.items())
+        table.add_row(entry.name, entry.factory.summary, options or "-")
+    console.print(table)
