@@ -25,6 +25,7 @@ from rmdbench.provenance import provenance
 from rmdbench.registries import BACKBONES, METHODS, NOISE_MODELS
 from rmdbench.seeding import seed_words
 from rmdbench.store import FAILED_FILE, RESULT_FILE, SPEC_FILE, RunStore, write_json
+from rmdbench.training.checkpoint import Checkpointing, checkpoint_path
 from rmdbench.training.trainer import DeviceData, NonFiniteLossError, Trainer
 
 SPEC_VERSION = 1  # bump when the meaning of a spec field changes
@@ -89,6 +90,7 @@ def train_and_evaluate(
     profile: Profile,
     device: torch.device,
     on_epoch: Callable[[int, int, dict], None] | None = None,
+    checkpointing: Checkpointing | None = None,
 ) -> dict[str, object]:
     """Train the method of ``spec`` on its noisy labels and score it on the clean test set.
     Returns the tables and facts to store."""
@@ -116,7 +118,9 @@ def train_and_evaluate(
     )
     method = METHODS.get(spec.method).create(spec.method_params, context)
     trainer = Trainer.from_profile(profile, device, on_epoch)
-    training = trainer.fit(method, train, val, seed=seed_words("train", spec.seed)[0])
+    training = trainer.fit(
+        method, train, val, seed=seed_words("train", spec.seed)[0], checkpointing=checkpointing
+    )
     eval_start = time.perf_counter()
     predictions = trainer.predict(method, test_images.images).cpu().numpy()
     cases = evaluate_cases(
@@ -185,14 +189,24 @@ def execute_run(
     store: RunStore,
     device: torch.device,
     on_epoch: Callable[[int, int, dict], None] | None = None,
+    checkpoint_every: int = 0,
 ) -> RunOutcome:
     """Run and record one spec. An exception becomes a failed record (with traceback) and
-    a failed outcome; it is not raised, so a sweep goes on."""
+    a failed outcome; it is not raised, so a sweep goes on. With ``checkpoint_every``, the
+    training state is saved every so many epochs and a rerun after a kill resumes from it;
+    the caller holds the run's lock, so no one else touches that checkpoint."""
+    checkpointing = (
+        Checkpointing(checkpoint_path(store.root, spec.run_name), checkpoint_every)
+        if checkpoint_every
+        else None
+    )
     with store.staging(spec.run_name) as staging:
         write_json(staging / SPEC_FILE, spec.as_dict())
         try:
-            output = train_and_evaluate(spec, data, profile, device, on_epoch)
+            output = train_and_evaluate(spec, data, profile, device, on_epoch, checkpointing)
         except Exception as error:  # noqa: BLE001 - recorded, the sweep goes on
+            if checkpointing is not None:
+                checkpointing.discard()  # a retry starts over rather than from a bad state
             message = describe_failure(error)
             write_json(
                 staging / FAILED_FILE,
@@ -222,4 +236,6 @@ def execute_run(
                 "provenance": provenance(device),
             },
         )
+    if checkpointing is not None:
+        checkpointing.discard()
     return RunOutcome(spec, "done", summary=summary)

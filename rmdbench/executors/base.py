@@ -44,6 +44,7 @@ class WorkerSettings:
     plugins: tuple[Path, ...] = ()
     retry_failed: bool = False
     threads: int | None = None  # torch threads per worker; None = torch's default
+    checkpoint_every: int = 0  # epochs between saved training states; 0 = off
 
 
 @dataclass
@@ -152,7 +153,9 @@ def run_task(
             message = f"could not start: {type(error).__name__}: {error}"
             record_failure(store, spec, message, traceback.format_exc())
             return TaskReport(name, FAILED, time.perf_counter() - started, error=message)
-        outcome = execute_run(spec, data, profile, store, device, on_epoch)
+        outcome = execute_run(
+            spec, data, profile, store, device, on_epoch, settings.checkpoint_every
+        )
         seconds = time.perf_counter() - started
         if outcome.status == DONE:
             return TaskReport(name, DONE, seconds, summary=outcome.summary)

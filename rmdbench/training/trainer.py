@@ -21,6 +21,7 @@ from rmdbench.errors import UserError
 from rmdbench.methods.base import Method, StepOutput, StepState
 from rmdbench.profiles import Profile
 from rmdbench.training.augment import random_sample_flips
+from rmdbench.training.checkpoint import Checkpointing, random_state, restore_random_state
 from rmdbench.training.schedules import Schedule
 
 
@@ -137,7 +138,16 @@ class Trainer:
             for network in method.networks:
                 network.compile()
 
-    def fit(self, method: Method, train: DeviceData, val: DeviceData, seed: int) -> TrainResult:
+    def fit(
+        self,
+        method: Method,
+        train: DeviceData,
+        val: DeviceData,
+        seed: int,
+        checkpointing: Checkpointing | None = None,
+    ) -> TrainResult:
+        """Train for the profile's epochs; with ``checkpointing``, resume from a saved state
+        and save one every few epochs (same result as an uninterrupted run)."""
         self.prepare(method)
         optimiser = self.make_optimiser(method)
         generator = torch.Generator(device=self.device)
@@ -146,9 +156,18 @@ class Trainer:
         per_epoch = len(train) // batch_size  # drop the last partial batch
         total = per_epoch * self.epochs
         result = TrainResult()
-        epoch_seconds = []
+        epoch_seconds: list[float] = []
+        first_epoch, earlier_seconds = 0, 0.0
+        saved = checkpointing.load() if checkpointing is not None else None
+        if saved is not None:
+            method.load_state_dict(saved["method"])
+            optimiser.load_state_dict(saved["optimiser"])
+            restore_random_state(generator, saved["random"])
+            result.curve = list(saved["curve"])
+            epoch_seconds = list(saved["epoch_seconds"])
+            first_epoch, earlier_seconds = saved["epoch"] + 1, saved["train_seconds"]
         start = time.perf_counter()
-        for epoch in range(self.epochs):
+        for epoch in range(first_epoch, self.epochs):
             method.train()
             epoch_start = time.perf_counter()
             order = torch.randperm(len(train), generator=generator, device=self.device)
@@ -172,10 +191,22 @@ class Trainer:
                 seconds=epoch_seconds[-1],
             )
             result.curve.append(row)
+            if checkpointing is not None and checkpointing.due(epoch, self.epochs):
+                checkpointing.save(
+                    {
+                        "epoch": epoch,
+                        "method": method.state_dict(),
+                        "optimiser": optimiser.state_dict(),
+                        "random": random_state(generator),
+                        "curve": result.curve,
+                        "epoch_seconds": epoch_seconds,
+                        "train_seconds": earlier_seconds + time.perf_counter() - start,
+                    }
+                )
             if self.on_epoch is not None:
                 self.on_epoch(epoch, self.epochs, row)
         result.iterations = total
-        result.train_seconds = time.perf_counter() - start
+        result.train_seconds = earlier_seconds + time.perf_counter() - start
         timed = epoch_seconds[1:] or epoch_seconds
         if per_epoch:
             result.seconds_per_iteration = statistics.median(timed) / per_epoch
