@@ -7,7 +7,7 @@ from dataclasses import dataclass
 import torch
 
 from rmdbench.registries import METHODS
-from rmdbench.training.losses import binary_kl, pixel_loss
+from rmdbench.training.losses import pixel_kl, pixel_loss
 from rmdbench.training.selection import kept_count, smallest_mask
 
 from .base import Method, StepOutput
@@ -19,7 +19,7 @@ def joint_loss(
     """Per-pixel (1−λ)(ℓ1+ℓ2) + λ(KL(p1‖p2) + KL(p2‖p1)); both KL directions keep their
     gradient (the co-regularisation of the official code)."""
     supervised = pixel_loss(logits_1, labels) + pixel_loss(logits_2, labels)
-    agreement = binary_kl(logits_1, logits_2) + binary_kl(logits_2, logits_1)
+    agreement = pixel_kl(logits_1, logits_2) + pixel_kl(logits_2, logits_1)
     return (1 - co_lambda) * supervised + co_lambda * agreement
 
 

@@ -22,7 +22,7 @@ import torch
 
 from rmdbench.registries import METHODS
 from rmdbench.training.augment import StrongAugmentation
-from rmdbench.training.losses import binary_kl, pixel_loss
+from rmdbench.training.losses import pixel_count, pixel_kl, pixel_loss, pixel_squared_distance
 from rmdbench.training.selection import kept_count, masked_mean, smallest_mask
 
 from .base import Method, StepOutput
@@ -35,10 +35,11 @@ def reliable_distillation(
     teacher_reliability: torch.Tensor,
     keep: int,
 ) -> torch.Tensor:
-    """Mean KL(σ(teacher) ‖ σ(student)) over the ``keep`` pixels where the teacher's
-    reliability score is smallest (most reliable)."""
+    """Mean KL(p(teacher) ‖ p(student)) over the ``keep`` pixels where the teacher's
+    reliability score is smallest (most reliable); p is the sigmoid, or the softmax for
+    multi-class tasks."""
     reliable = smallest_mask(teacher_reliability, keep)
-    return masked_mean(binary_kl(teacher_targets, student_strong), reliable)
+    return masked_mean(pixel_kl(teacher_targets, student_strong), reliable)
 
 
 @dataclass(frozen=True)
@@ -113,7 +114,7 @@ class RMD(Method):
         params, schedule = self.params, self.context.schedule
         net_1, net_2 = self.networks
         keep = kept_count(
-            weak_1.numel(), self.reliable_fraction(schedule.sigmoid_ramp(state.progress))
+            pixel_count(weak_1), self.reliable_fraction(schedule.sigmoid_ramp(state.progress))
         )
         detach = params.variant != "released"
         targets = [weak_1.detach(), weak_2.detach()] if detach else [weak_1, weak_2]
@@ -130,8 +131,8 @@ class RMD(Method):
             dropout = params.model_aug
             strong_1 = net_1(strong_images, feature_dropout=dropout)
             strong_2 = net_2(strong_images, feature_dropout=dropout)
-            reliability_1 = (strong_1.detach() - target_1.detach()).square()
-            reliability_2 = (strong_2.detach() - target_2.detach()).square()
+            reliability_1 = pixel_squared_distance(strong_1.detach(), target_1.detach())
+            reliability_2 = pixel_squared_distance(strong_2.detach(), target_2.detach())
             distill = distill + reliable_distillation(strong_1, target_2, reliability_2, keep)
             distill = distill + reliable_distillation(strong_2, target_1, reliability_1, keep)
         return distill / params.augmented_views

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 import torch
 
 from rmdbench.registries import METHODS
-from rmdbench.training.losses import pixel_loss
+from rmdbench.training.losses import logits_from_probabilities, pixel_loss, probabilities
 from rmdbench.training.selection import kept_count, masked_mean, smallest_mask
 
 from .base import Method, StepOutput
@@ -54,5 +54,5 @@ class TriNet(Method):
         return StepOutput(loss, {"loss": loss.detach()})
 
     def predict_logits(self, images: torch.Tensor) -> torch.Tensor:
-        probability = torch.stack([torch.sigmoid(net(images)) for net in self.networks]).mean(0)
-        return torch.logit(probability, eps=1e-6)
+        probability = torch.stack([probabilities(net(images)) for net in self.networks]).mean(0)
+        return logits_from_probabilities(probability)

@@ -109,8 +109,9 @@ def flag(name: str, value: object) -> bool:
 
 
 def dilate(region: np.ndarray, radius: int) -> np.ndarray:
-    """Binary dilation by ``skimage.morphology.disk(radius)`` (pixels within ``radius`` of
-    the region), via one Euclidean distance transform: exact, and fast for any radius."""
+    """Binary dilation by ``skimage.morphology.disk(radius)`` (``ball`` in 3D: the pixels
+    within ``radius`` of the region), via one Euclidean distance transform: exact, and
+    fast for any radius."""
     if radius <= 0 or not region.any():
         return region.copy()
     return ndimage.distance_transform_edt(~region) <= radius
@@ -162,7 +163,13 @@ def dice(first: np.ndarray, second: np.ndarray, num_classes: int = 2) -> float:
 
 
 def check_2d(mask: np.ndarray, model: str) -> np.ndarray:
+    return check_dims(mask, model, (2,))
+
+
+def check_dims(mask: np.ndarray, model: str, spatial_dims: tuple[int, ...]) -> np.ndarray:
+    """The mask as an array, or a ValueError when the model does not work in its dims."""
     mask = np.asarray(mask)
-    if mask.ndim != 2:
-        raise ValueError(f"{model} works on 2D masks, got shape {mask.shape}")
+    if mask.ndim not in spatial_dims:
+        dims = " or ".join(f"{d}D" for d in spatial_dims)
+        raise ValueError(f"{model} works on {dims} masks, got shape {mask.shape}")
     return mask

@@ -17,7 +17,7 @@ class NoiseCase:
     """What a noise model may look at for one training case."""
 
     mask: np.ndarray  # uint8 [H, W] clean label
-    spacing: np.ndarray  # float [2] mm
+    spacing: np.ndarray  # float [2] or [3] mm, one per spatial axis
     num_classes: int = 2
     readers: np.ndarray | None = None  # uint8 [R, H, W] real annotators' masks, if known
     reader_count: int = 0
@@ -32,6 +32,8 @@ class NoiseModel:
     Params: ClassVar[type] = object
     presets: ClassVar[dict[str, dict[str, Any]]] = {"default": {}}
     supports_multiclass: ClassVar[bool] = True
+    #: the mask dimensionalities it corrupts (2 = slices, 3 = volumes)
+    spatial_dims: ClassVar[tuple[int, ...]] = (2,)
     #: needs the dataset's per-reader masks (checked before a sweep trains anything)
     requires_readers: ClassVar[bool] = False
 

@@ -13,7 +13,7 @@ import numpy as np
 
 from rmdbench.registries import NOISE_MODELS
 
-from ._shared import check_2d, flag, int_range, one_of, set_field
+from ._shared import check_dims, flag, int_range, one_of, set_field
 from .base import NoiseCase, NoiseModel
 from .erosion_dilation import morph
 
@@ -46,6 +46,7 @@ class Bias(NoiseModel):
 
     name: ClassVar[str] = "bias"
     Params: ClassVar[type] = BiasParams
+    spatial_dims = (2, 3)  # distance transforms and reader masks work on volumes too
     presets: ClassVar[dict[str, dict[str, Any]]] = {
         "default": {},
         "over": {"direction": "dilate"},
@@ -57,7 +58,7 @@ class Bias(NoiseModel):
 
     def corrupt(self, case: NoiseCase, rng: np.random.Generator) -> np.ndarray:
         """The dilated (or eroded) mask; same shape and dtype; an empty mask stays empty."""
-        mask = check_2d(case.mask, self.name)
+        mask = check_dims(case.mask, self.name, self.spatial_dims)
         params: BiasParams = self.params
         radius = int(rng.integers(params.radius[0], params.radius[1] + 1))
         if not mask.any():

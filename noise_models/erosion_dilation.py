@@ -18,7 +18,7 @@ import numpy as np
 from rmdbench.registries import NOISE_MODELS
 
 from ._shared import (
-    check_2d,
+    check_dims,
     dilate,
     erode,
     flag,
@@ -79,6 +79,7 @@ class ErosionDilation(NoiseModel):
 
     name: ClassVar[str] = "erosion_dilation"
     Params: ClassVar[type] = ErosionDilationParams
+    spatial_dims = (2, 3)  # distance transforms and reader masks work on volumes too
     presets: ClassVar[dict[str, dict[str, Any]]] = {
         "default": {},
         "mild": {"radius": (1, 1)},
@@ -89,7 +90,7 @@ class ErosionDilation(NoiseModel):
 
     def corrupt(self, case: NoiseCase, rng: np.random.Generator) -> np.ndarray:
         """The eroded or dilated mask; same shape and dtype; an empty mask stays empty."""
-        mask = check_2d(case.mask, self.name)
+        mask = check_dims(case.mask, self.name, self.spatial_dims)
         params: ErosionDilationParams = self.params
         dilating = bool(rng.random() < params.dilate_probability)
         radius = int(rng.integers(params.radius[0], params.radius[1] + 1))

@@ -21,7 +21,7 @@ import numpy as np
 from rmdbench.errors import UserError
 from rmdbench.registries import NOISE_MODELS
 
-from ._shared import SeverityError, check_2d, dice, is_integer, one_of
+from ._shared import SeverityError, check_dims, dice, is_integer, one_of
 from .base import NoiseCase, NoiseModel
 
 CHOICES = ("random", "farthest", "slot")
@@ -73,6 +73,7 @@ class Reader(NoiseModel):
 
     name: ClassVar[str] = "reader"
     Params: ClassVar[type] = ReaderParams
+    spatial_dims = (2, 3)  # distance transforms and reader masks work on volumes too
     presets: ClassVar[dict[str, dict[str, Any]]] = {
         "default": {},
         "farthest": {"choice": "farthest"},
@@ -84,7 +85,7 @@ class Reader(NoiseModel):
     def corrupt(self, case: NoiseCase, rng: np.random.Generator) -> np.ndarray:
         """The chosen reader's mask, in the clean mask's dtype; an empty consensus stays
         empty (no reader outlined a lesion the consensus agrees on)."""
-        mask = check_2d(case.mask, self.name)
+        mask = check_dims(case.mask, self.name, self.spatial_dims)
         readers = real_readers(case)
         params: ReaderParams = self.params
         drawn = int(rng.integers(len(readers)))

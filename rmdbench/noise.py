@@ -33,6 +33,7 @@ from rmdbench.data.base import SegmentationData
 from rmdbench.errors import UserError
 from rmdbench.metrics import case_metrics
 from rmdbench.noise_models.base import NoiseCase, NoiseModel
+from rmdbench.registries import NOISE_MODELS
 
 REALISED_COLUMNS = (
     "case_id",
@@ -152,6 +153,7 @@ def apply_noise(
             f"'{data.name}' has {data.num_classes} classes; choose another noise model"
         )
 
+    check_noise_dims(type(model), data.spatial_dims, data.name)
     order = selection_order(data, model_name, preset_key, seed)
     chosen = np.sort(order[: corrupted_count(ratio, len(order))])
     masks = np.array(data.masks, dtype=np.uint8, copy=True)
@@ -176,6 +178,17 @@ def apply_noise(
         noise_ratio=ratio,
         seed=int(seed),
         corrupted_index=chosen,
+    )
+
+
+def check_noise_dims(model: type[NoiseModel], spatial_dims: int, dataset: str) -> None:
+    """A 2D-only noise model on volumes is a one-line error naming those that work."""
+    if spatial_dims in model.spatial_dims:
+        return
+    able = [entry.name for entry in NOISE_MODELS if spatial_dims in entry.factory.spatial_dims]
+    raise UserError(
+        f"noise model '{model.name}' works on 2D masks and dataset '{dataset}' is "
+        f"{spatial_dims}D; choose one of: {', '.join(able)}"
     )
 
 

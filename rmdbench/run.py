@@ -16,6 +16,7 @@ import pandas as pd
 import torch
 
 from rmdbench.data.base import SegmentationData
+from rmdbench.errors import UserError
 from rmdbench.methods.base import MethodContext
 from rmdbench.metrics import CONVENTIONS, evaluate_cases
 from rmdbench.noise import apply_noise
@@ -26,6 +27,7 @@ from rmdbench.registries import BACKBONES, METHODS, NOISE_MODELS
 from rmdbench.seeding import seed_words
 from rmdbench.store import FAILED_FILE, RESULT_FILE, SPEC_FILE, RunStore, write_json
 from rmdbench.training.checkpoint import Checkpointing, checkpoint_path
+from rmdbench.training.losses import output_channels
 from rmdbench.training.trainer import DeviceData, NonFiniteLossError, Trainer
 
 SPEC_VERSION = 1  # bump when the meaning of a spec field changes
@@ -112,8 +114,14 @@ def train_and_evaluate(
     # from the same weights (common random numbers across methods).
     torch.manual_seed(seed_words("init", spec.seed)[0])
     backbone_class = BACKBONES.get(spec.backbone)
+    if backbone_class.spatial_dims != data.spatial_dims:
+        raise UserError(
+            f"backbone '{spec.backbone}' is {backbone_class.spatial_dims}D and dataset "
+            f"'{spec.dataset}' is {data.spatial_dims}D; use a {data.spatial_dims}D backbone"
+        )
+    channels = output_channels(data.num_classes)
     context = MethodContext(
-        build_backbone=lambda: backbone_class(data.images.shape[1], 1, profile.base_width),
+        build_backbone=lambda: backbone_class(data.images.shape[1], channels, profile.base_width),
         num_classes=data.num_classes,
     )
     method = METHODS.get(spec.method).create(spec.method_params, context)

@@ -17,7 +17,7 @@ from typing import Any
 
 from rich.console import Console
 
-from rmdbench.data.resolve import check_dataset
+from rmdbench.data.resolve import check_dataset, dataset_spatial_dims, default_backbone
 from rmdbench.errors import UserError
 from rmdbench.executors.base import (
     ALREADY_DONE,
@@ -32,6 +32,7 @@ from rmdbench.executors.base import (
     WorkerSettings,
 )
 from rmdbench.executors.progress import SweepMonitor
+from rmdbench.noise import check_noise_dims
 from rmdbench.params import build_params, params_dict, parse_component, split_top_level
 from rmdbench.plugins import load_builtins
 from rmdbench.profiles import Profile
@@ -107,9 +108,13 @@ def plan_sweep(
     load_builtins()
     for dataset in datasets:
         check_dataset(dataset, cache_dir)
+    spatial_dims = {dataset: dataset_spatial_dims(dataset, cache_dir) for dataset in datasets}
     ratios = [check_noise_ratio(ratio) for ratio in noise_ratios]
     resolved_methods = [resolve_method(component) for component in methods]
     resolved_noise = [resolve_noise_model(component) for component in noise_models]
+    for dataset, dims in spatial_dims.items():
+        for noise_name, _, _ in resolved_noise:
+            check_noise_dims(NOISE_MODELS.get(noise_name), dims, dataset)
     specs = [
         RunSpec(
             dataset=dataset,
@@ -121,6 +126,7 @@ def plan_sweep(
             method_params=method_params,
             seed=seed,
             profile=profile.as_dict(),
+            backbone=default_backbone(spatial_dims[dataset]),
         )
         for dataset in datasets
         for noise_name, preset, noise_params in resolved_noise

@@ -12,11 +12,13 @@ load_builtins()
 @pytest.mark.parametrize("name", BACKBONES.names())
 def test_backbone_conformance(name):
     torch.manual_seed(0)
-    network = BACKBONES.get(name)(1, 1, 4)
-    images = torch.rand(2, 1, 32, 32)
+    backbone = BACKBONES.get(name)
+    network = backbone(1, 3, 4)
+    shape = (16,) * backbone.spatial_dims
+    images = torch.rand(2, 1, *shape)
     network.train()
     plain = network(images)
-    assert plain.shape == (2, 1, 32, 32) and torch.isfinite(plain).all()
+    assert plain.shape == (2, 3, *shape) and torch.isfinite(plain).all()
     torch.manual_seed(1)
     dropped = network(images, feature_dropout=True)
     assert not torch.allclose(plain, dropped)  # model augmentation changes the output
@@ -25,8 +27,17 @@ def test_backbone_conformance(name):
         assert torch.equal(network(images, feature_dropout=True), network(images))
 
 
+@pytest.mark.parametrize("shape", [(17, 23), (17, 20, 18)])
+def test_unet_keeps_odd_sizes(shape):
+    """Crops that do not halve evenly are padded back on the way up (both dims)."""
+    from rmdbench.backbones.unet import UNet2D, UNet3D
+
+    network = (UNet2D if len(shape) == 2 else UNet3D)(2, 1, 2)
+    assert network(torch.rand(2, 2, *shape)).shape == (2, 1, *shape)
+
+
 def test_unet_matches_the_released_parameter_count():
-    from rmdbench.backbones.unet2d import UNet2D
+    from rmdbench.backbones.unet import UNet2D
 
     assert sum(p.numel() for p in UNet2D(1, 1, 64).parameters()) == 13_394_177
 

@@ -3,7 +3,7 @@
 import pytest
 import torch
 
-from rmdbench.backbones.unet2d import UNet2D
+from rmdbench.backbones.unet import UNet2D
 from rmdbench.methods.base import MethodContext, StepState
 from rmdbench.plugins import load_builtins
 from rmdbench.registries import METHODS

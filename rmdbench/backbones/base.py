@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import ClassVar
+
 import torch
 from torch import nn
 from torch.nn import functional as F
@@ -11,13 +13,16 @@ DEFAULT_ENCODER_DROPOUT = (0.05, 0.1, 0.2, 0.3, 0.5)
 
 
 class Backbone(nn.Module):
-    """A network mapping images [N, C, H, W] to logits [N, K, H, W].
+    """A network mapping images [N, C, *S] to logits [N, K, *S]; ``spatial_dims`` says
+    whether S is (H, W) or (D, H, W).
 
     ``forward(x, feature_dropout=True)`` switches on model augmentation for that call
     only: element-wise dropout after encoder stage i with probability
     ``encoder_dropout[i]`` (in training mode). Subclasses call ``self.augment_features``
     on the output of each encoder stage so every backbone supports it the same way.
     """
+
+    spatial_dims: ClassVar[int] = 2
 
     def __init__(self, encoder_dropout: tuple[float, ...] = DEFAULT_ENCODER_DROPOUT) -> None:
         super().__init__()

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from rmdbench.data.base import SegmentationData
 from rmdbench.data.lidc_phantom import default_cache_dir
-from rmdbench.data.prepared import is_prepared, load_prepared, prepared_root
+from rmdbench.data.prepared import is_prepared, load_prepared, prepared_root, read_meta
 from rmdbench.errors import UserError
 from rmdbench.plugins import load_builtins
 from rmdbench.registries import DATASET_FORMATS, DATASETS
@@ -48,3 +48,14 @@ def load_dataset(
     if path is None:
         check_dataset(name, cache_dir)
     return load_prepared(path, crop_size)
+
+
+def dataset_spatial_dims(name: str, cache_dir: Path | None) -> int:
+    """2 or 3, without loading the cases (built-in datasets are 2D)."""
+    path = prepared_path(name, cache_dir)
+    return 2 if path is None else int(read_meta(path)["spatial_dims"])
+
+
+def default_backbone(spatial_dims: int) -> str:
+    """The paper's U-Net, in the dimensionality of the data."""
+    return "unet3d" if spatial_dims == 3 else "unet2d"

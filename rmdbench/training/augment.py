@@ -24,12 +24,13 @@ def _uniform(n: int, low: float, high: float, generator: torch.Generator, device
 def random_sample_flips(
     images: torch.Tensor, labels: torch.Tensor, generator: torch.Generator
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """Per sample, flip rows and/or columns with probability 1/2 each (the loader
-    augmentation of the released code), identically for image and label."""
+    """Per sample, flip each spatial axis with probability 1/2 (the loader augmentation of
+    the released code, which flips rows and columns), identically for image and label."""
     n = images.shape[0]
     device = images.device
-    for dim in (-2, -1):
-        flip = (torch.rand(n, generator=generator, device=device) < 0.5).view(n, 1, 1, 1)
+    shape = (n,) + (1,) * (images.ndim - 1)
+    for dim in range(2 - images.ndim, 0):
+        flip = (torch.rand(n, generator=generator, device=device) < 0.5).view(shape)
         images = torch.where(flip, images.flip(dim), images)
         labels = torch.where(flip, labels.flip(dim), labels)
     return images, labels
@@ -57,7 +58,7 @@ class StrongAugmentation:
         add Gaussian noise to ``images`` (clamped to [0, 1]) and warp all of them with one
         random elastic + rotation + zoom transform per sample."""
         device = images.device
-        for dim in (-2, -1):  # one choice for the whole batch, drawn on the device (no sync)
+        for dim in range(2 - images.ndim, 0):  # one choice per batch, drawn on the device
             flip = torch.rand((), generator=generator, device=device) < 0.5
             images = torch.where(flip, images.flip(dim), images)
             others = [torch.where(flip, other.flip(dim), other) for other in others]
@@ -75,7 +76,9 @@ class StrongAugmentation:
         return parts[0], parts[1:]
 
     def sampling_grid(self, shape, generator, device, dtype) -> torch.Tensor:
-        """[N, H, W, 2] input coordinates (normalised) for each output pixel."""
+        """[N, *S, d] input coordinates (normalised) for each output pixel or voxel."""
+        if len(shape) == 5:
+            return self.sampling_grid_3d(shape, generator, device, dtype)
         n, _, height, width = shape
         angle = torch.deg2rad(_uniform(n, *self.rotation_degrees, generator, device))
         zoom = _uniform(n, *self.zoom, generator, device)
@@ -91,3 +94,29 @@ class StrongAugmentation:
         field = F.interpolate(control, size=(height, width), mode="bicubic", align_corners=True)
         scale = torch.tensor([2.0 / width, 2.0 / height], device=device).view(1, 2, 1, 1)
         return grid + (field * scale).permute(0, 2, 3, 1).to(dtype)
+
+    def sampling_grid_3d(self, shape, generator, device, dtype) -> torch.Tensor:
+        """The 3D transform: in-plane rotation (about the depth axis, as the 2D slices
+        see it), isotropic zoom and a smooth elastic displacement of all three axes."""
+        n, _, depth, height, width = shape
+        angle = torch.deg2rad(_uniform(n, *self.rotation_degrees, generator, device))
+        zoom = _uniform(n, *self.zoom, generator, device)
+        cos, sin = torch.cos(angle) / zoom, torch.sin(angle) / zoom
+        zeros, depth_scale = torch.zeros_like(cos), 1.0 / zoom
+        theta = torch.stack(
+            [
+                torch.stack([cos, -sin, zeros, zeros], 1),  # x (width) from x, y
+                torch.stack([sin, cos, zeros, zeros], 1),  # y (height)
+                torch.stack([zeros, zeros, depth_scale, zeros], 1),  # z (depth)
+            ],
+            1,
+        )
+        grid = F.affine_grid(theta.to(dtype), [n, 1, depth, height, width], align_corners=False)
+        sigma = _uniform(n, *self.displacement_sigma, generator, device).view(n, 1, 1, 1, 1)
+        k = self.control_points
+        control = torch.randn((n, 3, k, k, k), generator=generator, device=device) * sigma
+        field = F.interpolate(
+            control, size=(depth, height, width), mode="trilinear", align_corners=True
+        )
+        scale = torch.tensor([2.0 / width, 2.0 / height, 2.0 / depth], device=device)
+        return grid + (field * scale.view(1, 3, 1, 1, 1)).permute(0, 2, 3, 4, 1).to(dtype)

@@ -22,6 +22,7 @@ from rmdbench.methods.base import Method, StepOutput, StepState
 from rmdbench.profiles import Profile
 from rmdbench.training.augment import random_sample_flips
 from rmdbench.training.checkpoint import Checkpointing, random_state, restore_random_state
+from rmdbench.training.losses import labels_from_logits
 from rmdbench.training.schedules import Schedule
 
 
@@ -51,21 +52,30 @@ class TrainResult:
     seconds_per_iteration: float = float("nan")  # median over epochs after the first
 
 
+def memory_format(spatial_dims: int) -> torch.memory_format:
+    """Channels-last for 2D and 3D convolutions (faster on GPUs and oneDNN)."""
+    return torch.channels_last if spatial_dims == 2 else torch.channels_last_3d
+
+
 @dataclass
 class DeviceData:
-    """Images [N, C, H, W] float and labels [N, 1, H, W] float, on the training device."""
+    """Images [N, C, *S] float and integer labels [N, 1, *S] stored as float, on the training
+    device; S is (H, W) or (D, H, W)."""
 
     images: torch.Tensor
     labels: torch.Tensor
 
     @classmethod
     def from_arrays(cls, images: np.ndarray, masks: np.ndarray, device: torch.device):
+        images = torch.as_tensor(np.asarray(images), dtype=torch.float32, device=device)
         return cls(
-            torch.as_tensor(images, dtype=torch.float32, device=device).contiguous(
-                memory_format=torch.channels_last
-            ),
-            torch.as_tensor(masks[:, None], dtype=torch.float32, device=device),
+            images.contiguous(memory_format=memory_format(images.ndim - 2)),
+            torch.as_tensor(np.asarray(masks)[:, None], dtype=torch.float32, device=device),
         )
+
+    @property
+    def spatial_dims(self) -> int:
+        return self.images.ndim - 2
 
     def __len__(self) -> int:
         return self.images.shape[0]
@@ -77,6 +87,17 @@ def dice_per_case(predicted: torch.Tensor, target: torch.Tensor) -> torch.Tensor
     intersection = (predicted * target).sum(dims)
     total = predicted.sum(dims) + target.sum(dims)
     return torch.where(total > 0, 2 * intersection / total.clamp_min(1), torch.ones_like(total))
+
+
+def mean_dice_per_case(predicted: torch.Tensor, target: torch.Tensor, num_classes: int):
+    """Dice per case of integer label maps, averaged over the foreground classes."""
+    if num_classes <= 2:
+        return dice_per_case((predicted > 0).float(), (target > 0).float())
+    per_class = [
+        dice_per_case((predicted == label).float(), (target == label).float())
+        for label in range(1, num_classes)
+    ]
+    return torch.stack(per_class).mean(0)
 
 
 class Trainer:
@@ -129,9 +150,9 @@ class Trainer:
             self.device.type, dtype=torch.bfloat16, enabled=self.precision == "bf16"
         )
 
-    def prepare(self, method: Method) -> None:
-        """Move to the device in channels_last; cuDNN autotuning and torch.compile on request."""
-        method.to(self.device, memory_format=torch.channels_last)
+    def prepare(self, method: Method, spatial_dims: int = 2) -> None:
+        """Move to the device in channels-last; cuDNN autotuning and torch.compile on request."""
+        method.to(self.device, memory_format=memory_format(spatial_dims))
         if self.device.type == "cuda":
             torch.backends.cudnn.benchmark = True
         if self.compile_networks:
@@ -148,7 +169,7 @@ class Trainer:
     ) -> TrainResult:
         """Train for the profile's epochs; with ``checkpointing``, resume from a saved state
         and save one every few epochs (same result as an uninterrupted run)."""
-        self.prepare(method)
+        self.prepare(method, train.spatial_dims)
         optimiser = self.make_optimiser(method)
         generator = torch.Generator(device=self.device)
         generator.manual_seed(seed)
@@ -249,17 +270,18 @@ class Trainer:
 
     @torch.inference_mode()
     def predict(self, method: Method, images: torch.Tensor) -> torch.Tensor:
-        """Binary label maps [N, H, W] (uint8) from the method's logits, in eval mode."""
+        """Label maps [N, *S] (uint8) from the method's logits, in eval mode."""
         method.eval()
         chunks = []
         for start in range(0, images.shape[0], self.eval_batch_size):
             with self.autocast():
                 logits = method.predict_logits(images[start : start + self.eval_batch_size])
-            chunks.append((logits[:, 0] > 0).to(torch.uint8))
+            chunks.append(labels_from_logits(logits))
         return torch.cat(chunks) if chunks else images.new_zeros((0, *images.shape[2:]))
 
     def validation_dice(self, method: Method, val: DeviceData) -> torch.Tensor:
         if len(val) == 0:
             return torch.tensor(float("nan"))
-        predicted = self.predict(method, val.images).float()
-        return dice_per_case(predicted, val.labels[:, 0]).mean().cpu()
+        predicted = self.predict(method, val.images)
+        num_classes = max(2, method.context.num_classes)
+        return mean_dice_per_case(predicted, val.labels[:, 0], num_classes).mean().cpu()
