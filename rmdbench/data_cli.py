@@ -81,12 +81,17 @@ def prepare(
     except UserError as error:
         raise fail(str(error)) from None
     summary = summarise(prepared.data)
-    console.print(f"prepared [bold]{target_name}[/] from {source} into {out}")
+    say(f"prepared {target_name} from {source} into {out}")
     _print_summary(summary, prepared.class_names, prepared.channel_names)
     for note in prepared.notes:
-        console.print(f"note: {note}")
+        say(f"note: {note}")
     default_place = out.parent == prepared_root(cache_dir or default_cache_dir())
-    console.print(f"use it with: rmdbench sweep --dataset {target_name if default_place else out}")
+    say(f"use it with: rmdbench sweep --dataset {target_name if default_place else out}")
+
+
+def say(text: str) -> None:
+    """Plain text: paths and notes hold brackets that are not markup."""
+    console.print(text, markup=False, highlight=False, soft_wrap=True)
 
 
 def _print_summary(summary: dict, class_names: tuple[str, ...], channels: tuple[str, ...]) -> None:
@@ -96,7 +101,7 @@ def _print_summary(summary: dict, class_names: tuple[str, ...], channels: tuple[
     for split, counts in summary["splits"].items():
         table.add_row(split, str(counts["cases"]), str(counts["patients"]))
     console.print(table)
-    console.print(
+    say(
         f"shape (channels, *spatial) {tuple(summary['shape'])}; channels {', '.join(channels)}; "
         f"spacing {summary['spacing_min']} to {summary['spacing_max']} mm; "
         f"label values {summary['label_values']} ({', '.join(class_names)}); "
@@ -122,8 +127,8 @@ def info(
         summary = summarise(load_prepared(path))
     except UserError as error:
         raise fail(str(error)) from None
-    console.print(
-        f"[bold]{meta['name']}[/] at {path}: format {meta['format']} "
+    say(
+        f"{meta['name']} at {path}: format {meta['format']} "
         f"{json.dumps(meta['params'])}, from {meta['source']}"
     )
     _print_summary(summary, tuple(meta["class_names"]), tuple(meta["channel_names"]))

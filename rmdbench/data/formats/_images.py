@@ -23,6 +23,7 @@ from rmdbench.errors import UserError
 
 SUFFIXES = (".nii.gz", ".nii", ".png", ".tif", ".tiff", ".npy")
 NIFTI_SUFFIXES = (".nii.gz", ".nii")
+NPY_MAGIC = b"\x93NUMPY"
 
 
 @dataclass(frozen=True)
@@ -116,6 +117,13 @@ def _read_tiff(path: Path) -> np.ndarray:
 
 
 def _read_npy(path: Path) -> np.ndarray:
+    try:
+        with path.open("rb") as handle:
+            magic = handle.read(len(NPY_MAGIC))
+    except OSError as error:
+        raise _unreadable(path, error) from None
+    if magic != NPY_MAGIC:
+        raise UserError(f"{path}: not a NumPy .npy file (no .npy header); save it with np.save")
     try:
         array = np.load(path, allow_pickle=False)
     except Exception as error:  # noqa: BLE001 - a broken file can fail anywhere in np.load
