@@ -1,3 +1,5 @@
+import os
+
 import pytest
 import torch
 from test_sweep_plugin import MARKER_VARIABLE
@@ -6,7 +8,9 @@ from typer.testing import CliRunner
 
 @pytest.fixture(autouse=True, scope="session")
 def _two_threads():
-    torch.set_num_threads(2)
+    """Two torch threads (the CI machine's cores), or $OMP_NUM_THREADS when it is set: on a
+    machine busy with other work, one thread per test process avoids spinning pools."""
+    torch.set_num_threads(int(os.environ.get("OMP_NUM_THREADS") or 2))
 
 
 @pytest.fixture(scope="module")
