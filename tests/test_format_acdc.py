@@ -5,15 +5,14 @@ slice 1 an LV block inside myocardium plus an RV block, slice 2 RV touching LV (
 myocardium between, so an interpolated label would show up as a 2).
 """
 
-import csv
 import json
 from pathlib import Path
 
 import nibabel as nib
 import numpy as np
 import pytest
+from prepare_helpers import assert_refused, read_cases, run_prepare
 
-from rmdbench.cli import app
 from rmdbench.data.prepared import load_prepared, patient_split
 
 SHAPE = (40, 36, 3)  # (i, j, k)
@@ -64,12 +63,7 @@ def make_acdc(root: Path) -> Path:
 
 
 def prepare(runner, source: Path, out: Path, name: str = "acdc"):
-    return runner.invoke(app, ["data", "prepare", name, str(source), "--out", str(out)])
-
-
-def read_cases(out: Path) -> list[dict]:
-    with (out / "cases.csv").open(newline="") as handle:
-        return list(csv.DictReader(handle))
+    return run_prepare(runner, name, source, out)
 
 
 @pytest.fixture(scope="module")
@@ -286,9 +280,4 @@ def test_bad_input_is_one_line_naming_the_file_and_writes_nothing(runner, tmp_pa
     damage(source)
     out = tmp_path / "out" / "acdc"
     result = prepare(runner, source, out)
-    assert result.exit_code == 2, result.output
-    lines = result.output.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("error: "), result.output
-    assert names in lines[0] and says in lines[0], lines[0]
-    assert not out.exists()
-    assert not list(out.parent.glob(".acdc.partial-*"))
+    assert_refused(result, out, names, says)

@@ -8,7 +8,6 @@ intensity ramp (flair rises along i, t1 along j, t1ce along k, t2 falls along i)
 shows both the channel order and the axis order.
 """
 
-import csv
 import json
 import shutil
 from pathlib import Path
@@ -16,8 +15,8 @@ from pathlib import Path
 import nibabel as nib
 import numpy as np
 import pytest
+from prepare_helpers import assert_refused, read_cases, run_prepare
 
-from rmdbench.cli import app
 from rmdbench.data.prepared import load_prepared, patient_split
 
 SHAPE = (24, 24, 16)  # (i, j, k)
@@ -84,12 +83,7 @@ def expected_mask(name: str, task: str) -> np.ndarray:
 
 
 def prepare(runner, source: Path, out: Path, name: str):
-    return runner.invoke(app, ["data", "prepare", name, str(source), "--out", str(out)])
-
-
-def read_cases(out: Path) -> list[dict]:
-    with (out / "cases.csv").open(newline="") as handle:
-        return list(csv.DictReader(handle))
+    return run_prepare(runner, name, source, out)
 
 
 @pytest.fixture(scope="module")
@@ -321,9 +315,4 @@ def test_bad_input_is_one_line_naming_the_file_and_writes_nothing(runner, tmp_pa
         damage(root)
     out = tmp_path / "out" / "brats"
     result = prepare(runner, root, out, "brats[size=16]")
-    assert result.exit_code == 2, result.output
-    lines = result.output.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("error: "), result.output
-    assert names in lines[0] and says in lines[0], lines[0]
-    assert not out.exists()
-    assert not list(out.parent.glob(".brats.partial-*"))
+    assert_refused(result, out, names, says)

@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 import tifffile
 from PIL import Image
+from prepare_helpers import assert_refused, run_prepare
 
 from rmdbench.cli import app
 from rmdbench.data.prepared import load_prepared
@@ -84,20 +85,8 @@ def write_csv(root: Path, *lines: str) -> None:
 
 def prepare(runner, tmp_path: Path, source: Path, name: str = "folder", out: str = "mine"):
     target = tmp_path / "prepared" / out
-    arguments = ["data", "prepare", name, str(source), "--out", str(target)]
-    result = runner.invoke(app, [*arguments, "--cache-dir", str(tmp_path / "cache")])
-    return result, target
-
-
-def assert_refused(result, target: Path, *fragments: str) -> None:
-    """Exit 2, one line naming the problem, no prepared folder and no staging folder."""
-    assert result.exit_code == 2, result.output
-    lines = result.output.strip().splitlines()
-    assert len(lines) == 1, result.output
-    for fragment in fragments:
-        assert fragment in lines[0], lines[0]
-    assert not target.exists()
-    assert not list(target.parent.glob(f".{target.name}.partial-*"))
+    cache = ["--cache-dir", str(tmp_path / "cache")]
+    return run_prepare(runner, name, source, target, *cache), target
 
 
 def minmax(array: np.ndarray) -> np.ndarray:

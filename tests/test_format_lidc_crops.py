@@ -10,6 +10,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from prepare_helpers import assert_refused, run_prepare
 
 from rmdbench.cli import app
 from rmdbench.data.prepared import load_prepared
@@ -63,20 +64,8 @@ def write_pickle(path: Path, data: object) -> Path:
 
 def prepare(runner, tmp_path: Path, source: Path, name: str = "lidc-crops", out: str = "lidc"):
     target = tmp_path / "prepared" / out
-    arguments = ["data", "prepare", name, str(source), "--out", str(target)]
-    result = runner.invoke(app, [*arguments, "--cache-dir", str(tmp_path / "cache")])
-    return result, target
-
-
-def assert_refused(result, target: Path, *fragments: str) -> None:
-    """Exit 2, one line naming the problem, no prepared folder and no staging folder."""
-    assert result.exit_code == 2, result.output
-    lines = result.output.strip().splitlines()
-    assert len(lines) == 1, result.output
-    for fragment in fragments:
-        assert fragment in lines[0], lines[0]
-    assert not target.exists()
-    assert not list(target.parent.glob(f".{target.name}.partial-*"))
+    cache = ["--cache-dir", str(tmp_path / "cache")]
+    return run_prepare(runner, name, source, target, *cache), target
 
 
 @pytest.fixture

@@ -16,6 +16,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from prepare_helpers import assert_refused
 from pydicom.dataset import FileDataset, FileMetaDataset
 from pydicom.uid import CTImageStorage, ExplicitVRLittleEndian, generate_uid
 from skimage.draw import disk
@@ -423,9 +424,4 @@ def test_bad_input_is_one_line_naming_the_file(tmp_path, runner, damage):
     source, database, named = damage(source, database)
     out = tmp_path / "prepared" / "lidc"
     result = prepare(runner, source, database, out)
-    assert result.exit_code == 2, result.output
-    lines = result.output.strip().splitlines()
-    assert len(lines) == 1, result.output
-    assert lines[0].startswith("error: ") and str(named) in lines[0]
-    assert not out.exists()
-    assert not list(out.parent.glob(".lidc.partial-*"))
+    assert_refused(result, out, str(named))
