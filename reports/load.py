@@ -132,9 +132,43 @@ def load_store(root: Path, run_names: set[str] | None = None) -> RunStoreData:
     _add_labels(cases)
     noise_frame = pd.concat(realised, ignore_index=True) if realised else pd.DataFrame()
     _add_realised(cases, noise_frame)
+    cases = share_clean_runs(cases)
     return RunStoreData(
         root=root, cases=cases, results=results, realised=noise_frame, failed=failed
     )
+
+
+SHARED_CLEAN = "shared_clean"
+
+
+def share_clean_runs(cases: pd.DataFrame) -> pd.DataFrame:
+    """At noise ratio 0 no label is corrupted, so the noise model changes nothing: a noise
+    setting without r=0 runs of its own shows the r=0 runs of another setting of the same
+    dataset, profile and backbone (rows copied, ``shared_clean`` True). A sweep can then
+    train the clean runs once for all its noise models; tables and plots mark them, and the
+    rank tests leave the copies out (they are not new evidence)."""
+    cases[SHARED_CLEAN] = False
+    keys = ["dataset", "profile_setting", "backbone"]
+    borrowed = []
+    for _, group in cases.groupby(keys, sort=False):
+        clean = group[group["noise_ratio"] == 0]
+        if clean.empty:
+            continue
+        source = clean[clean["noise_setting"] == clean["noise_setting"].iloc[0]]
+        for _, rows in group.groupby("noise_setting", sort=False):
+            if (rows["noise_ratio"] == 0).any():
+                continue
+            copy = source.copy()
+            noise_columns = [
+                column
+                for column in cases.columns
+                if (column.startswith("noise") and column != "noise_ratio")
+            ]
+            for column in noise_columns:
+                copy[column] = [rows[column].iloc[0]] * len(copy)
+            copy[SHARED_CLEAN] = True
+            borrowed.append(copy)
+    return pd.concat([cases, *borrowed], ignore_index=True) if borrowed else cases
 
 
 def _run_cases(run_dir: Path, result: dict) -> pd.DataFrame:

@@ -160,6 +160,14 @@ def setting_footnote(group: pd.DataFrame, store: RunStoreData) -> list[str]:
         f"{int(group['empty_both'].sum())}.",
         "Conventions: " + " ".join(CONVENTIONS.split()),
     ]
+    if "shared_clean" in group and group["shared_clean"].any():
+        shared = group.loc[group["shared_clean"], "run"].unique()
+        sources = sorted({store.results[run]["spec"]["noise_model"] for run in shared})
+        lines.insert(
+            0,
+            f"r=0 shows the clean-label runs of {', '.join(sources)}: at r=0 no label is "
+            "corrupted, so every noise model trains on the same labels (trained once).",
+        )
     return [f"> {line}" for line in lines]
 
 

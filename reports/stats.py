@@ -128,7 +128,9 @@ def friedman(
 ) -> FriedmanResult | None:
     """Friedman test over complete blocks. Methods run in fewer blocks than the best-covered
     ones are left out (named in the notes) rather than dropping blocks; None when fewer than
-    two methods share two blocks."""
+    two methods share two blocks. Clean runs shown for several noise settings count once."""
+    if "shared_clean" in cases:
+        cases = cases[~cases["shared_clean"]]
     blocks = block_values(cases, metric, row)
     coverage = blocks.notna().sum()
     notes = []

@@ -7,8 +7,10 @@ with the real noisy-label record, so every file is what a sweep would have writt
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
+import shutil
 
 import numpy as np
 import pandas as pd
@@ -512,3 +514,36 @@ def test_summary_table_for_the_sweep_terminal(store):
     table = summary_table(load_runs(store), "dsc")
     assert list(table.columns) == ["r=0", "r=0.4", "r=0.8"]
     assert set(table.index) == set(EROSION_RATE) and table.index.name == "method"
+
+
+def test_clean_runs_are_shown_for_every_noise_setting_and_counted_once(store, tmp_path):
+    """A sweep trains r=0 once: a noise model with only noisy runs borrows the clean ones."""
+    root = tmp_path / "runs"
+    shutil.copytree(store, root)
+    noise_name, preset, noise_params = resolve_noise_model("erosion_dilation")
+    for run_dir in list(store.glob("*-r0.4-*")):
+        spec = RunSpec(**json.loads((run_dir / SPEC_FILE).read_text()))
+        other = dataclasses.replace(
+            spec, noise_model=noise_name, noise_preset=preset, noise_params=noise_params
+        )
+        cases = pd.read_parquet(run_dir / "cases.parquet")
+        realised = pd.read_parquet(run_dir / "noise.parquet").assign(noise_model=noise_name)
+        saved = np.load(run_dir / "predictions.npz")
+        write_run(root, other, cases, saved["predictions"], saved["case_ids"], realised)
+    data = load_store(root)
+    frame = data.cases
+    borrowed = frame[frame["shared_clean"]]
+    assert set(borrowed["noise_setting"]) == {"erosion_dilation"}
+    assert set(borrowed["noise_ratio"]) == {0.0}
+    original = frame[(frame["noise_setting"] == "distortion") & (frame["noise_ratio"] == 0)]
+    key = ["method_label", "seed", "case_id"]
+    pd.testing.assert_series_equal(
+        borrowed.sort_values(key)["dsc"].reset_index(drop=True),
+        original.sort_values(key)["dsc"].reset_index(drop=True),
+    )
+    full = friedman(frame, "dsc")
+    without_copies = friedman(frame[~frame["shared_clean"]], "dsc")
+    assert full.n_blocks == without_copies.n_blocks  # the copies add no block
+    out = tmp_path / "report"
+    text = build_report(root, out, ReportOptions()).path.read_text()
+    assert "r=0 shows the clean-label runs of distortion" in text
