@@ -8,6 +8,7 @@ nothing, and two sweeps on one store never train a run twice.
 
 from __future__ import annotations
 
+import dataclasses
 import difflib
 import time
 from collections.abc import Mapping, Sequence
@@ -134,7 +135,23 @@ def plan_sweep(
         for ratio in ratios
         for method_name, method_params in resolved_methods
     ]
-    return list({spec.run_name: spec for spec in specs}.values())  # a repeated entry: once
+    unique = {spec.run_name: spec for spec in specs}.values()  # a repeated entry: once
+    return share_clean_runs(list(unique))
+
+
+def share_clean_runs(specs: list[RunSpec]) -> list[RunSpec]:
+    """At noise ratio 0 no label is corrupted, so the noise model changes nothing: train
+    each clean run once, under the first noise model of the grid (reports show it for every
+    noise model of the sweep, marked)."""
+    kept, seen = [], set()
+    for spec in specs:
+        if spec.noise_ratio == 0:
+            identity = dataclasses.replace(spec, noise_model="", noise_preset="", noise_params={})
+            if identity.key in seen:
+                continue
+            seen.add(identity.key)
+        kept.append(spec)
+    return kept
 
 
 def split_list(values: list[str]) -> list[str]:

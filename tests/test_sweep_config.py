@@ -130,3 +130,21 @@ def test_failed_record_holds_error_and_traceback(runner, tmp_path):
     record = json.loads(next(out.glob(f"*/{FAILED_FILE}")).read_text())
     assert "boom" in record["error"] and "Traceback" in record["traceback"]
     assert "1 of 1 runs failed" in result.output
+
+
+def test_clean_runs_are_planned_once_for_all_noise_models():
+    """r=0 corrupts no label: one run per method and seed, under the first noise model."""
+    from rmdbench.profiles import get_profile
+    from rmdbench.sweep import plan_sweep
+
+    specs = plan_sweep(
+        datasets=["toy-disks"],
+        noise_models=["distortion", "erosion_dilation", "reader"],
+        noise_ratios=[0.0, 0.4],
+        methods=["single", "rmd"],
+        seeds=[0, 1],
+        profile=get_profile("tiny"),
+    )
+    clean = [spec for spec in specs if spec.noise_ratio == 0]
+    assert len(clean) == 2 * 2 and {spec.noise_model for spec in clean} == {"distortion"}
+    assert len(specs) - len(clean) == 3 * 2 * 2  # every noisy run is kept
