@@ -27,7 +27,7 @@ app.command()(report)
 app.command()(status)
 app.add_typer(noise_app, name="noise", help="Preview noise models and measure realised noise.")
 app.add_typer(data_app, name="data", help="Prepare datasets you downloaded; describe them.")
-LIST_KINDS = ("methods", "noise-models", "datasets", "backbones")
+LIST_KINDS = ("methods", "noise-models", "datasets", "backbones", "dataset-formats")
 
 
 @app.command("list")
@@ -39,11 +39,18 @@ def list_registered(
         list[Path] | None, typer.Option("--plugin", help="Also load this plug-in file.")
     ] = None,
 ) -> None:
-    """Show registered methods, noise models, datasets and backbones, and where each is from."""
+    """Show registered methods, noise models, datasets, backbones and the dataset formats
+    'rmdbench data prepare' reads, and where each is from."""
     from rmdbench.plugins import load_plugins
-    from rmdbench.registries import BACKBONES, DATASETS, METHODS, NOISE_MODELS
+    from rmdbench.registries import BACKBONES, DATASET_FORMATS, DATASETS, METHODS, NOISE_MODELS
 
-    registries = dict(zip(LIST_KINDS, (METHODS, NOISE_MODELS, DATASETS, BACKBONES), strict=True))
+    registries = dict(
+        zip(
+            LIST_KINDS,
+            (METHODS, NOISE_MODELS, DATASETS, BACKBONES, DATASET_FORMATS),
+            strict=True,
+        )
+    )
     try:
         if kind is not None and kind not in registries:
             raise UserError(f"unknown kind '{kind}'; choose one of: {', '.join(LIST_KINDS)}")

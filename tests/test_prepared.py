@@ -140,3 +140,11 @@ def test_unprepared_format_name_says_how_to_prepare_it(runner, tmp_path):
     )
     assert result.exit_code == 2
     assert "rmdbench data prepare acdc SOURCE" in result.output
+
+
+def test_list_and_formats_show_every_dataset_format(runner):
+    for arguments in (["list", "dataset-formats"], ["data", "formats"]):
+        result = runner.invoke(app, arguments)
+        assert result.exit_code == 0, result.output
+        for name in ("lidc-crops", "lidc-dicom", "acdc", "brats", "folder"):
+            assert name in result.output, (arguments, name)
