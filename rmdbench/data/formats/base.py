@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -55,3 +56,8 @@ def progress_over(items: Iterable[T], description: str, *, enabled: bool) -> Ite
         yield from items
         return
     yield from track(items, description=description, transient=True)
+
+
+def natural_key(text: str) -> list:
+    """Sort key that puts 'case2' before 'case10' (and 'p_slice_2' before 'p_slice_12')."""
+    return [int(part) if part.isdigit() else part for part in re.split(r"(\d+)", text)]

@@ -29,7 +29,6 @@ last for PNG/TIFF (RGB), first for .npy and NIfTI (axis orders: see ``_images``)
 from __future__ import annotations
 
 import csv
-import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import ClassVar, Literal
@@ -38,7 +37,7 @@ import numpy as np
 
 from rmdbench.data.base import SegmentationData
 from rmdbench.data.formats._images import image_stem, image_suffix, read_image_file
-from rmdbench.data.formats.base import DatasetFormat, progress_over, require_path
+from rmdbench.data.formats.base import DatasetFormat, natural_key, progress_over, require_path
 from rmdbench.data.prepared import (
     PreparedDataset,
     centre_fit,
@@ -101,11 +100,6 @@ class Folder(DatasetFormat):
             )
         ]
         return build_dataset(cases, rows, csv_path, params)
-
-
-def natural_key(text: str) -> list:
-    """'case2' before 'case10'."""
-    return [int(part) if part.isdigit() else part for part in re.split(r"(\d+)", text)]
 
 
 def list_files(folder: Path) -> dict[str, Path]:

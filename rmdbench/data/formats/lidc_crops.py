@@ -25,7 +25,6 @@ downloaded from the authors), never one from an unknown source.
 from __future__ import annotations
 
 import pickle
-import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import ClassVar, Literal
@@ -33,7 +32,7 @@ from typing import ClassVar, Literal
 import numpy as np
 
 from rmdbench.data.base import SegmentationData
-from rmdbench.data.formats.base import DatasetFormat, progress_over, require_path
+from rmdbench.data.formats.base import DatasetFormat, natural_key, progress_over, require_path
 from rmdbench.data.prepared import PreparedDataset, split_by_patient
 from rmdbench.errors import UserError
 from rmdbench.registries import DATASET_FORMATS
@@ -211,11 +210,6 @@ def patient_of(key: str, series_uid: str) -> str | None:
     if mark and prefix:
         return prefix
     return series_uid or None
-
-
-def natural_key(text: str) -> list:
-    """'p_slice_2' before 'p_slice_12'."""
-    return [int(part) if part.isdigit() else part for part in re.split(r"(\d+)", text)]
 
 
 def build_dataset(
