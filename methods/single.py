@@ -10,7 +10,8 @@ from .base import Method, StepOutput
 
 @METHODS.register("single")
 class Single(Method):
-    """Standard training: mean BCE over all pixels against the noisy label."""
+    """Standard training: the mean per-pixel loss (BCE, or CE for multi-class) against the
+    noisy label."""
 
     num_networks = 1
 

@@ -145,8 +145,9 @@ def share_clean_runs(cases: pd.DataFrame) -> pd.DataFrame:
     """At noise ratio 0 no label is corrupted, so the noise model changes nothing: a noise
     setting without r=0 runs of its own shows the r=0 runs of another setting of the same
     dataset, profile and backbone (rows copied, ``shared_clean`` True). A sweep can then
-    train the clean runs once for all its noise models; tables and plots mark them, and the
-    rank tests leave the copies out (they are not new evidence)."""
+    train the clean runs once for all its noise models. Table footnotes name the source;
+    the Friedman ranks leave the copies out (they are not new evidence); within a table the
+    Wilcoxon tests at r=0 use them like the setting's own runs."""
     cases[SHARED_CLEAN] = False
     keys = ["dataset", "profile_setting", "backbone"]
     borrowed = []

@@ -161,8 +161,14 @@ def setting_footnote(group: pd.DataFrame, store: RunStoreData) -> list[str]:
         "Conventions: " + " ".join(CONVENTIONS.split()),
     ]
     if "shared_clean" in group and group["shared_clean"].any():
-        shared = group.loc[group["shared_clean"], "run"].unique()
-        sources = sorted({store.results[run]["spec"]["noise_model"] for run in shared})
+        shared = set(group.loc[group["shared_clean"], "run"])
+        sources = sorted(
+            set(
+                store.cases.loc[
+                    store.cases["run"].isin(shared) & ~store.cases["shared_clean"], "noise_setting"
+                ]
+            )
+        )
         lines.insert(
             0,
             f"r=0 shows the clean-label runs of {', '.join(sources)}: at r=0 no label is "

@@ -187,7 +187,8 @@ def check_noise_dims(model: type[NoiseModel], spatial_dims: int, dataset: str) -
         return
     able = [entry.name for entry in NOISE_MODELS if spatial_dims in entry.factory.spatial_dims]
     raise UserError(
-        f"noise model '{model.name}' works on 2D masks and dataset '{dataset}' is "
+        f"noise model '{model.name}' works on "
+        f"{' or '.join(f'{d}D' for d in model.spatial_dims)} masks and dataset '{dataset}' is "
         f"{spatial_dims}D; choose one of: {', '.join(able)}"
     )
 

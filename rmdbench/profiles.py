@@ -34,6 +34,12 @@ class Profile:
                 raise ValueError(f"{field} must be at least 1")
         if self.learning_rate <= 0:
             raise ValueError("learning_rate must be positive")
+        if self.precision not in ("fp32", "bf16"):
+            raise ValueError(f"precision must be fp32 or bf16, got {self.precision!r}")
+        for field in ("max_train_cases", "max_eval_cases"):
+            value = getattr(self, field)
+            if value is not None and value < 1:
+                raise ValueError(f"{field} must be at least 1 (or none for all cases)")
 
     def as_dict(self) -> dict:
         return asdict(self)
@@ -70,5 +76,11 @@ def get_profile(text: str) -> Profile:
     changed = build_params(Profile, {**base.as_dict(), **overrides}, f"profile '{name}'")
     if changed == base:
         return base
-    label = ",".join(f"{key}={value}" for key, value in overrides.items())
-    return replace(changed, name=f"{name}[{label}]")
+    # named by the fields that differ, in field order: the same profile, however it was
+    # written ('epochs=3,crop_size=48' or 'crop_size=48,epochs=3'), is the same runs
+    differing = [
+        f"{key}={value}"
+        for key, value in changed.as_dict().items()
+        if key != "name" and value != getattr(base, key)
+    ]
+    return replace(changed, name=f"{name}[{','.join(differing)}]")

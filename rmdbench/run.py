@@ -15,6 +15,7 @@ import numpy as np
 import pandas as pd
 import torch
 
+from rmdbench import __version__
 from rmdbench.data.base import SegmentationData
 from rmdbench.errors import UserError
 from rmdbench.methods.base import MethodContext
@@ -154,6 +155,7 @@ def train_and_evaluate(
             "train_seconds": training.train_seconds,
             "seconds_per_iteration": training.seconds_per_iteration,
             "iterations": training.iterations,
+            "resumed_from_epoch": training.resumed_from_epoch,
             "eval_seconds": eval_seconds,
             "total_seconds": time.perf_counter() - started,
         },
@@ -203,18 +205,15 @@ def execute_run(
     a failed outcome; it is not raised, so a sweep goes on. With ``checkpoint_every``, the
     training state is saved every so many epochs and a rerun after a kill resumes from it;
     the caller holds the run's lock, so no one else touches that checkpoint."""
-    checkpointing = (
-        Checkpointing(checkpoint_path(store.root, spec.run_name), checkpoint_every)
-        if checkpoint_every
-        else None
-    )
+    path = checkpoint_path(store.root, spec.run_name)
+    identity = {"spec": spec.key, "rmdbench": __version__, "device": device.type}
+    checkpointing = Checkpointing(path, checkpoint_every, identity) if checkpoint_every else None
     with store.staging(spec.run_name) as staging:
         write_json(staging / SPEC_FILE, spec.as_dict())
         try:
             output = train_and_evaluate(spec, data, profile, device, on_epoch, checkpointing)
         except Exception as error:  # noqa: BLE001 - recorded, the sweep goes on
-            if checkpointing is not None:
-                checkpointing.discard()  # a retry starts over rather than from a bad state
+            Checkpointing(path, 1).discard()  # a retry starts over rather than from a bad state
             message = describe_failure(error)
             write_json(
                 staging / FAILED_FILE,
@@ -244,6 +243,5 @@ def execute_run(
                 "provenance": provenance(device),
             },
         )
-    if checkpointing is not None:
-        checkpointing.discard()
+    Checkpointing(path, 1).discard()  # also one left by an earlier attempt with the option
     return RunOutcome(spec, "done", summary=summary)

@@ -5,6 +5,7 @@ SIGKILL mid-run resumes from the checkpoint with ``--checkpoint-every`` and clea
 from __future__ import annotations
 
 import json
+import shutil
 import signal
 import time
 
@@ -149,6 +150,7 @@ def test_sigkill_mid_run_resumes_from_checkpoint(runner, tmp_path, markers):
     assert saved_epoch < len(clean_curve) - 1
     record = json.loads((killed_out / killed_name / RESULT_FILE).read_text())
     assert np.isfinite(record["timings"]["train_seconds"])
+    assert record["timings"]["resumed_from_epoch"] == saved_epoch
 
 
 @pytest.mark.parametrize("value", ["-1", "x"])
@@ -159,3 +161,39 @@ def test_bad_checkpoint_interval_is_one_clear_error(runner, tmp_path, value):
     result = runner.invoke(app, arguments)
     assert result.exit_code == 2
     assert not list(out.glob(f"*/{RESULT_FILE}"))
+
+
+def test_a_checkpoint_of_another_spec_version_or_device_is_discarded(tmp_path):
+    path = tmp_path / "run.pt"
+    Checkpointing(path, 1, {"spec": "a", "device": "cpu"}).save({"epoch": 0})
+    assert Checkpointing(path, 1, {"spec": "a", "device": "cpu"}).load()["epoch"] == 0
+    assert Checkpointing(path, 1, {"spec": "b", "device": "cpu"}).load() is None
+    assert not path.exists()
+
+
+def test_partial_writes_of_a_killed_save_are_removed(tmp_path):
+    partial = tmp_path / ".run.pt.abc123.tmp"
+    partial.write_bytes(b"half")
+    assert Checkpointing(tmp_path / "run.pt", 1).load() is None
+    assert not partial.exists()
+
+
+def test_a_finished_run_removes_a_leftover_checkpoint_even_without_the_option(
+    runner, tmp_path, markers
+):
+    plugin = write_plugin(tmp_path)
+    out = tmp_path / "runs"
+    arguments = fast_sweep(plugin, out, fast_methods("tag=2"))
+    assert runner.invoke(app, arguments).exit_code == 0
+    (record,) = out.glob(f"*/{RESULT_FILE}")
+    run_name = record.parent.name
+    shutil.rmtree(record.parent)
+    leftover = out / CHECKPOINT_DIR / f"{run_name}.pt"
+    Checkpointing(leftover, 1, {"spec": "older"}).save({"epoch": 0})
+    result = runner.invoke(app, arguments)
+    assert result.exit_code == 0, result.output
+    assert not leftover.exists()
+    assert (
+        json.loads((out / run_name / RESULT_FILE).read_text())["timings"]["resumed_from_epoch"]
+        is None
+    )

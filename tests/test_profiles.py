@@ -14,7 +14,9 @@ def test_override_changes_only_the_given_fields_and_names_the_result():
     changed = get_profile("quick[epochs=3, crop_size=48]")
     assert (changed.epochs, changed.crop_size) == (3, 48)
     assert changed.base_width == PROFILES["quick"].base_width
-    assert changed.name == "quick[epochs=3,crop_size=48]"
+    assert changed.name == "quick[crop_size=48,epochs=3]"  # field order, whatever was typed
+    assert get_profile("quick[crop_size=48,epochs=3]") == changed
+    assert get_profile("quick[learning_rate=1e-4]").name == "quick[learning_rate=0.0001]"
     assert changed.as_dict() != PROFILES["quick"].as_dict()  # so its runs hash differently
 
 
@@ -36,6 +38,8 @@ def test_optional_field_accepts_none_and_numbers():
         ("quick[speed=9]", "has no parameter speed"),
         ("quick[name=x]", "cannot be overridden"),
         ("quick[learning_rate=-1]", "learning_rate must be positive"),
+        ("quick[precision=fp61]", "precision must be fp32 or bf16"),
+        ("quick[max_train_cases=0]", "max_train_cases must be at least 1"),
     ],
 )
 def test_bad_profile_is_one_clear_error(text, message):

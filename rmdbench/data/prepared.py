@@ -132,9 +132,11 @@ def write_prepared(
             "notes": list(prepared.notes),
         }
         (staging / META_FILE).write_text(json.dumps(meta, indent=2) + "\n")
-        if out.exists():
-            shutil.rmtree(out)
+        replaced = out.parent / f".{out.name}.replaced-{os.getpid()}"
+        if out.exists():  # set the old copy aside first: a crash never loses both
+            os.replace(out, replaced)
         os.replace(staging, out)
+        shutil.rmtree(replaced, ignore_errors=True)
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
@@ -174,6 +176,7 @@ def load_prepared(path: Path, crop_size: int | None = None) -> SegmentationData:
     path = Path(path)
     meta = read_meta(path)
     try:
+        axes = [f"spacing_{axis}" for axis in range(int(meta["spatial_dims"]))]
         images = np.load(path / "images.npy", mmap_mode="r")
         masks = np.load(path / "masks.npy", mmap_mode="r")
         readers = reader_count = None
@@ -182,9 +185,8 @@ def load_prepared(path: Path, crop_size: int | None = None) -> SegmentationData:
             reader_count = np.load(path / "reader_count.npy").astype(np.int64)
         with (path / CASES_FILE).open(newline="") as handle:
             rows = list(csv.DictReader(handle))
-    except (OSError, ValueError) as error:
+    except (OSError, ValueError, KeyError, TypeError) as error:
         raise UserError(f"prepared dataset {path} is damaged ({error}); prepare it again") from None
-    axes = [f"spacing_{axis}" for axis in range(meta["spatial_dims"])]
     if crop_size is not None:
         images = centre_fit(images, crop_size, leading=2)
         masks = centre_fit(masks, crop_size, leading=1)

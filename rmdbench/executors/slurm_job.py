@@ -14,9 +14,9 @@ from rmdbench.run import RunSpec
 
 
 class SlurmRun(Checkpointable):
-    """Callable pickled into each array task. Resuming is a restart of the one run: the
-    trainer has no mid-run checkpoint, and the lock plus staging cleanup make a restart
-    safe."""
+    """Callable pickled into each array task. Resuming is a restart of the one run, from its
+    last checkpoint when the sweep saves them (--checkpoint-every), else from scratch; the
+    lock plus staging cleanup make a restart safe."""
 
     def __init__(self, settings: WorkerSettings) -> None:
         self.settings = settings
@@ -34,7 +34,8 @@ class SlurmRun(Checkpointable):
 
     def checkpoint(self, spec: RunSpec) -> DelayedSubmission:
         logging.getLogger("rmdbench").warning(
-            "run %s pre-empted or out of time: requeued, it restarts from scratch",
+            "run %s pre-empted or out of time: requeued; it restarts from its last checkpoint "
+            "(--checkpoint-every) or from scratch",
             spec.run_name,
         )
         return DelayedSubmission(self, spec)

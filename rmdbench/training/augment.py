@@ -97,7 +97,8 @@ class StrongAugmentation:
 
     def sampling_grid_3d(self, shape, generator, device, dtype) -> torch.Tensor:
         """The 3D transform: in-plane rotation (about the depth axis, as the 2D slices
-        see it), isotropic zoom and a smooth elastic displacement of all three axes."""
+        see it), isotropic zoom and an elastic displacement of all three axes (random
+        control points, trilinearly interpolated)."""
         n, _, depth, height, width = shape
         angle = torch.deg2rad(_uniform(n, *self.rotation_degrees, generator, device))
         zoom = _uniform(n, *self.zoom, generator, device)

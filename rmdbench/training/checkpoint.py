@@ -2,15 +2,17 @@
 saved epoch instead of from scratch, and ends with the same weights as an uninterrupted run.
 
 The state holds the networks, the optimiser, every random generator the loop draws from,
-and the curve so far. It is written atomically (temporary file, then rename) by the
-process that holds the run's lock, and removed once the run is recorded, done or failed.
+and the curve so far, under an identity (the run's spec hash, the rmdbench version and the
+device type): a checkpoint of another spec, version or device is discarded, never loaded.
+It is written atomically (temporary file, then rename) by the process that holds the run's
+lock, and removed once the run is recorded, done or failed.
 """
 
 from __future__ import annotations
 
 import os
 import tempfile
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
@@ -20,10 +22,12 @@ CHECKPOINT_DIR = ".checkpoints"
 
 @dataclass(frozen=True)
 class Checkpointing:
-    """Save every ``every`` epochs to ``path``; resume from ``path`` when it exists."""
+    """Save every ``every`` epochs to ``path``; resume from ``path`` when it exists and was
+    saved under the same ``identity``."""
 
     path: Path
     every: int
+    identity: dict = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         if self.every < 1:
@@ -34,6 +38,7 @@ class Checkpointing:
         return (epoch + 1) % self.every == 0 and epoch + 1 < epochs
 
     def save(self, state: dict) -> None:
+        state = {**state, "identity": self.identity}
         self.path.parent.mkdir(parents=True, exist_ok=True)
         descriptor, temporary = tempfile.mkstemp(
             dir=self.path.parent, prefix=f".{self.path.name}.", suffix=".tmp"
@@ -49,35 +54,45 @@ class Checkpointing:
             raise
 
     def load(self) -> dict | None:
-        """The saved state, or None when there is none or it cannot be read (then the run
-        starts over, which is always correct)."""
+        """The saved state, or None when there is none, it cannot be read, or it belongs to
+        another spec, version or device (then the run starts over, which is always correct)."""
+        self.remove_partial_writes()
         if not self.path.is_file():
             return None
         try:
-            return torch.load(self.path, map_location="cpu", weights_only=True)
+            state = torch.load(self.path, map_location="cpu", weights_only=True)
         except Exception:  # noqa: BLE001 - a damaged checkpoint only costs the time it saved
+            state = None
+        if not isinstance(state, dict) or state.get("identity") != self.identity:
             self.discard()
             return None
+        return state
 
     def discard(self) -> None:
+        self.remove_partial_writes()
         self.path.unlink(missing_ok=True)
+
+    def remove_partial_writes(self) -> None:
+        """Temporary files of a save that a kill interrupted."""
+        for partial in self.path.parent.glob(f".{self.path.name}.*.tmp"):
+            partial.unlink(missing_ok=True)
 
 
 def checkpoint_path(store_root: Path, run_name: str) -> Path:
     return Path(store_root) / CHECKPOINT_DIR / f"{run_name}.pt"
 
 
-def random_state(generator: torch.Generator) -> dict:
+def random_state(generator: torch.Generator, device: torch.device) -> dict:
     """Every generator a training loop draws from: its own, torch's global CPU one (dropout,
-    initialisation) and CUDA's."""
+    initialisation) and, on a GPU, that GPU's."""
     state = {"loop": generator.get_state(), "cpu": torch.get_rng_state()}
-    if torch.cuda.is_available():
-        state["cuda"] = torch.cuda.get_rng_state_all()
+    if device.type == "cuda":
+        state["cuda"] = torch.cuda.get_rng_state(device)
     return state
 
 
-def restore_random_state(generator: torch.Generator, state: dict) -> None:
+def restore_random_state(generator: torch.Generator, state: dict, device: torch.device) -> None:
     generator.set_state(state["loop"])
     torch.set_rng_state(state["cpu"])
-    if "cuda" in state and torch.cuda.is_available():
-        torch.cuda.set_rng_state_all(state["cuda"])
+    if device.type == "cuda" and "cuda" in state:
+        torch.cuda.set_rng_state(state["cuda"], device)

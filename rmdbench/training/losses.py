@@ -57,11 +57,12 @@ def pixel_kl(target_logits: torch.Tensor, student_logits: torch.Tensor) -> torch
 
 def pixel_squared_distance(first: torch.Tensor, second: torch.Tensor) -> torch.Tensor:
     """Per-pixel squared distance of two logit maps, summed over channels: [B, 1, *S]."""
-    return (first - second).square().sum(dim=1, keepdim=True)
+    return (first.float() - second.float()).square().sum(dim=1, keepdim=True)
 
 
 def probabilities(logits: torch.Tensor) -> torch.Tensor:
-    """sigmoid (binary) or softmax over the class channels."""
+    """sigmoid (binary) or softmax over the class channels, in fp32."""
+    logits = logits.float()
     return torch.sigmoid(logits) if is_binary(logits) else torch.softmax(logits, dim=1)
 
 

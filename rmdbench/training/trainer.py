@@ -50,6 +50,7 @@ class TrainResult:
     iterations: int = 0
     train_seconds: float = 0.0
     seconds_per_iteration: float = float("nan")  # median over epochs after the first
+    resumed_from_epoch: int | None = None  # the epoch a checkpoint ended, when resumed
 
 
 def memory_format(spatial_dims: int) -> torch.memory_format:
@@ -183,10 +184,11 @@ class Trainer:
         if saved is not None:
             method.load_state_dict(saved["method"])
             optimiser.load_state_dict(saved["optimiser"])
-            restore_random_state(generator, saved["random"])
+            restore_random_state(generator, saved["random"], self.device)
             result.curve = list(saved["curve"])
             epoch_seconds = list(saved["epoch_seconds"])
             first_epoch, earlier_seconds = saved["epoch"] + 1, saved["train_seconds"]
+            result.resumed_from_epoch = int(saved["epoch"])
         start = time.perf_counter()
         for epoch in range(first_epoch, self.epochs):
             method.train()
@@ -218,7 +220,7 @@ class Trainer:
                         "epoch": epoch,
                         "method": method.state_dict(),
                         "optimiser": optimiser.state_dict(),
-                        "random": random_state(generator),
+                        "random": random_state(generator, self.device),
                         "curve": result.curve,
                         "epoch_seconds": epoch_seconds,
                         "train_seconds": earlier_seconds + time.perf_counter() - start,
