@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 from typing import Annotated
 
@@ -64,6 +65,7 @@ def prepare(
         format_class = DATASET_FORMATS.get(format_name)
         params = build_params(format_class.Params, overrides, f"format '{format_name}'")
         target_name = dataset_name or format_name
+        check_dataset_name(target_name)
         if out is None:
             out = prepared_root(cache_dir or default_cache_dir()) / target_name
         if out.exists() and not overwrite:
@@ -87,6 +89,16 @@ def prepare(
         say(f"note: {note}")
     default_place = out.parent == prepared_root(cache_dir or default_cache_dir())
     say(f"use it with: rmdbench sweep --dataset {target_name if default_place else out}")
+
+
+def check_dataset_name(name: str) -> None:
+    """A prepared copy's name is how sweeps find it: a plain name, not a built-in one."""
+    from rmdbench.registries import DATASETS
+
+    if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.\-]*", name):
+        raise UserError(f"--name '{name}': use letters, digits, '-', '_' and '.' only")
+    if name in DATASETS:
+        raise UserError(f"--name '{name}' is a built-in dataset; choose another name")
 
 
 def say(text: str) -> None:

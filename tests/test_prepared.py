@@ -148,3 +148,17 @@ def test_list_and_formats_show_every_dataset_format(runner):
         assert result.exit_code == 0, result.output
         for name in ("lidc-crops", "lidc-dicom", "acdc", "brats", "folder"):
             assert name in result.output, (arguments, name)
+
+
+@pytest.mark.parametrize(("name", "message"), [("lidc-phantom", "built-in"), ("a/b", "letters")])
+def test_a_prepared_copy_cannot_take_a_built_in_or_path_like_name(runner, tmp_path, name, message):
+    from test_format_folder import make_folder
+
+    make_folder(tmp_path / "mine", size=32)
+    result = runner.invoke(
+        app,
+        ["data", "prepare", "folder", str(tmp_path / "mine"), "--name", name,
+         "--cache-dir", str(tmp_path / "cache")],
+    )  # fmt: skip
+    assert result.exit_code == 2 and message in result.output, result.output
+    assert not (tmp_path / "cache" / "prepared").exists()
