@@ -49,9 +49,15 @@ class RunSpec:
     profile: dict
     backbone: str = "unet2d"
     spec_version: int = SPEC_VERSION
+    #: for a prepared copy: a hash of its dataset.json, so re-preparing it with other
+    #: options makes new runs; empty (and left out of the hash) for built-in datasets
+    dataset_fingerprint: str = ""
 
     def as_dict(self) -> dict:
-        return asdict(self)
+        values = asdict(self)
+        if not values["dataset_fingerprint"]:
+            del values["dataset_fingerprint"]  # built-in datasets keep their run names
+        return values
 
     @property
     def key(self) -> str:

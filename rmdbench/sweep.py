@@ -18,7 +18,12 @@ from typing import Any
 
 from rich.console import Console
 
-from rmdbench.data.resolve import check_dataset, dataset_spatial_dims, default_backbone
+from rmdbench.data.resolve import (
+    check_dataset,
+    dataset_fingerprint,
+    dataset_spatial_dims,
+    default_backbone,
+)
 from rmdbench.errors import UserError
 from rmdbench.executors.base import (
     ALREADY_DONE,
@@ -110,6 +115,7 @@ def plan_sweep(
     for dataset in datasets:
         check_dataset(dataset, cache_dir)
     spatial_dims = {dataset: dataset_spatial_dims(dataset, cache_dir) for dataset in datasets}
+    fingerprints = {dataset: dataset_fingerprint(dataset, cache_dir) for dataset in datasets}
     ratios = [check_noise_ratio(ratio) for ratio in noise_ratios]
     resolved_methods = [resolve_method(component) for component in methods]
     resolved_noise = [resolve_noise_model(component) for component in noise_models]
@@ -128,6 +134,7 @@ def plan_sweep(
             seed=seed,
             profile=profile.as_dict(),
             backbone=default_backbone(spatial_dims[dataset]),
+            dataset_fingerprint=fingerprints[dataset],
         )
         for dataset in datasets
         for noise_name, preset, noise_params in resolved_noise

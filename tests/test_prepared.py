@@ -162,3 +162,32 @@ def test_a_prepared_copy_cannot_take_a_built_in_or_path_like_name(runner, tmp_pa
     )  # fmt: skip
     assert result.exit_code == 2 and message in result.output, result.output
     assert not (tmp_path / "cache" / "prepared").exists()
+
+
+def test_re_preparing_a_copy_with_other_options_makes_new_runs(runner, tmp_path):
+    """The run identity holds a hash of the prepared copy's description: a copy prepared
+    again with other options is not mistaken for the one earlier runs trained on."""
+    from test_format_folder import make_folder
+
+    from rmdbench.profiles import get_profile
+    from rmdbench.sweep import plan_sweep
+
+    make_folder(tmp_path / "mine", size=32)
+    cache = tmp_path / "cache"
+
+    def planned(options: str) -> str:
+        result = runner.invoke(
+            app,
+            ["data", "prepare", f"folder[{options}]", str(tmp_path / "mine"), "--overwrite",
+             "--cache-dir", str(cache)],
+        )  # fmt: skip
+        assert result.exit_code == 0, result.output
+        (spec,) = plan_sweep(
+            datasets=["folder"], noise_models=["distortion"], noise_ratios=[0.4],
+            methods=["single"], seeds=[0], profile=get_profile("tiny"), cache_dir=cache,
+        )  # fmt: skip
+        assert spec.dataset_fingerprint
+        return spec.run_name
+
+    assert planned("intensity=minmax") != planned("intensity=percentile")
+    assert planned("intensity=minmax") == planned("intensity=minmax")

@@ -3,6 +3,8 @@ cache (``rmdbench data prepare acdc SOURCE`` makes ``acdc``), or a prepared fold
 
 from __future__ import annotations
 
+import hashlib
+import json
 from pathlib import Path
 
 from rmdbench.data.base import SegmentationData
@@ -59,3 +61,13 @@ def dataset_spatial_dims(name: str, cache_dir: Path | None) -> int:
 def default_backbone(spatial_dims: int) -> str:
     """The paper's U-Net, in the dimensionality of the data."""
     return "unet3d" if spatial_dims == 3 else "unet2d"
+
+
+def dataset_fingerprint(name: str, cache_dir: Path | None) -> str:
+    """A short hash of a prepared copy's description (format, options, source, shape,
+    cases); empty for built-in datasets, which are versioned by rmdbench itself."""
+    path = None if name in DATASETS else prepared_path(name, cache_dir)
+    if path is None:
+        return ""
+    text = json.dumps(read_meta(path), sort_keys=True)
+    return hashlib.sha256(text.encode()).hexdigest()[:12]
