@@ -1,12 +1,16 @@
-"""What every dataset-format test shares: running ``rmdbench data prepare`` and checking
-that a refused source gave one line and left nothing behind."""
+"""What every dataset-format test shares: running ``rmdbench data prepare``, checking that
+a refused source gave one line and left nothing behind, and a tiny sweep on a copy."""
 
 from __future__ import annotations
 
 import csv
+import json
 from pathlib import Path
 
 from rmdbench.cli import app
+from rmdbench.store import RESULT_FILE
+
+TINY_PROFILE = "tiny[epochs=1,max_train_cases=8,max_eval_cases=4]"
 
 
 def run_prepare(runner, name: str, source: Path, target: Path, *extra: str):
@@ -30,3 +34,19 @@ def read_cases(out: Path) -> list[dict]:
     """The rows of a prepared copy's cases.csv."""
     with (out / "cases.csv").open(newline="") as handle:
         return list(csv.DictReader(handle))
+
+
+def tiny_sweep(runner, tmp_path: Path, dataset: Path | str, *extra: str, profile=TINY_PROFILE):
+    """A sweep on CPU into ``tmp_path/runs`` with a cache in ``tmp_path/cache``; returns
+    the CLI result and the runs folder."""
+    out = tmp_path / "runs"
+    arguments = [
+        "sweep", "--dataset", str(dataset), "--profile", profile, "--device", "cpu",
+        "--out", str(out), "--cache-dir", str(tmp_path / "cache"), *extra,
+    ]  # fmt: skip
+    return runner.invoke(app, arguments), out
+
+
+def finished_records(out: Path) -> list[dict]:
+    """Every result.json of a runs folder, in name order."""
+    return [json.loads(path.read_text()) for path in sorted(out.glob(f"*/{RESULT_FILE}"))]

@@ -13,11 +13,9 @@ import numpy as np
 import pytest
 import tifffile
 from PIL import Image
-from prepare_helpers import assert_refused, run_prepare
+from prepare_helpers import assert_refused, finished_records, run_prepare, tiny_sweep
 
-from rmdbench.cli import app
 from rmdbench.data.prepared import load_prepared
-from rmdbench.store import RESULT_FILE
 
 SIZE = 36
 KINDS = ("png", "tiff", "npy", "nifti")
@@ -185,29 +183,9 @@ def test_3d_nifti_volumes(runner, tmp_path):
 def test_sweep_on_the_prepared_folder(runner, tmp_path, source, one_thread):
     result, target = prepare(runner, tmp_path, source, "folder[size=32]")
     assert result.exit_code == 0, result.output
-    out = tmp_path / "runs"
-    swept = runner.invoke(
-        app,
-        [
-            "sweep",
-            "--dataset",
-            str(target),
-            "--profile",
-            "tiny[epochs=1,max_train_cases=8,max_eval_cases=4]",
-            "--methods",
-            "single",
-            "--noise",
-            "0",
-            "--device",
-            "cpu",
-            "--out",
-            str(out),
-            "--cache-dir",
-            str(tmp_path / "cache"),
-        ],
-    )
+    swept, out = tiny_sweep(runner, tmp_path, target, "--methods", "single", "--noise", "0")
     assert swept.exit_code == 0, swept.output
-    records = [json.loads(path.read_text()) for path in out.glob(f"*/{RESULT_FILE}")]
+    records = finished_records(out)
     assert len(records) == 1 and records[0]["status"] == "done"
 
 

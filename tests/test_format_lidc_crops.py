@@ -10,11 +10,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from prepare_helpers import assert_refused, run_prepare
+from prepare_helpers import assert_refused, finished_records, run_prepare, tiny_sweep
 
-from rmdbench.cli import app
 from rmdbench.data.prepared import load_prepared
-from rmdbench.store import RESULT_FILE
 
 SIZE = 36
 PATIENTS = 6
@@ -160,27 +158,13 @@ def test_a_folder_of_pickles_is_merged_and_series_uid_names_the_patient(runner, 
 def test_sweeps_on_the_prepared_crops_with_reader_noise(runner, tmp_path, source, one_thread):
     result, target = prepare(runner, tmp_path, source)
     assert result.exit_code == 0, result.output
-    out = tmp_path / "runs"
-    base = [
-        "sweep",
-        "--dataset",
-        str(target),
-        "--profile",
-        "tiny[epochs=1,max_train_cases=8,max_eval_cases=4]",
-        "--methods",
-        "single",
-        "--device",
-        "cpu",
-        "--out",
-        str(out),
-        "--cache-dir",
-        str(tmp_path / "cache"),
-    ]
-    clean = runner.invoke(app, [*base, "--noise", "0"])
+    clean, out = tiny_sweep(runner, tmp_path, target, "--methods", "single", "--noise", "0")
     assert clean.exit_code == 0, clean.output
-    noisy = runner.invoke(app, [*base, "--noise-model", "reader", "--noise", "0.5"])
+    noisy, _ = tiny_sweep(
+        runner, tmp_path, target, "--methods", "single", "--noise-model", "reader", "--noise", "0.5"
+    )
     assert noisy.exit_code == 0, noisy.output
-    records = [json.loads(path.read_text()) for path in out.glob(f"*/{RESULT_FILE}")]
+    records = finished_records(out)
     assert len(records) == 2 and all(record["status"] == "done" for record in records)
     assert {record["spec"]["noise_model"] for record in records} == {"distortion", "reader"}
 

@@ -4,21 +4,19 @@ run end to end on a prepared ACDC (multi-class) and BraTS (3D) copy."""
 
 from __future__ import annotations
 
-import json
 import math
 
 import numpy as np
 import pandas as pd
 import pytest
 import torch
+from prepare_helpers import finished_records, run_prepare, tiny_sweep
 from torch.nn import functional as F
 
 from rmdbench.backbones.unet import UNet2D, UNet3D
-from rmdbench.cli import app
 from rmdbench.methods.base import MethodContext
 from rmdbench.plugins import load_builtins
 from rmdbench.registries import METHODS
-from rmdbench.store import RESULT_FILE
 from rmdbench.training.losses import (
     categorical_kl,
     labels_from_logits,
@@ -119,47 +117,27 @@ def test_every_method_trains_on_volumes(name):
     assert all(np.isfinite(row["loss"]) for row in result.curve)
 
 
-def _sweep(runner, tmp_path, dataset, *extra):
-    out = tmp_path / "runs"
-    arguments = [
-        "sweep",
-        "--dataset",
-        str(dataset),
-        "--profile",
-        "tiny[epochs=2,max_train_cases=8,max_eval_cases=4]",
-        "--device",
-        "cpu",
-        "--out",
-        str(out),
-        "--cache-dir",
-        str(tmp_path / "cache"),
-        *extra,
-    ]
-    return runner.invoke(app, arguments), out
-
-
-def _records(out):
-    return [json.loads(path.read_text()) for path in sorted(out.glob(f"*/{RESULT_FILE}"))]
-
-
 ALL_METHODS = "single,coteaching,jocor,trinet,rmd"
+
+
+def every_method_on(runner, tmp_path, format_text: str, source):
+    """Prepare ``source`` with ``format_text``, then train every method for two epochs on it
+    with erosion/dilation noise (it works in 2D and 3D); the finished records."""
+    prepared = tmp_path / "prepared"
+    result = run_prepare(runner, format_text, source, prepared)
+    assert result.exit_code == 0, result.output
+    result, out = tiny_sweep(
+        runner, tmp_path, prepared, "--methods", ALL_METHODS, "--noise-model", "erosion_dilation",
+        "--noise", "0.5", profile="tiny[epochs=2,max_train_cases=8,max_eval_cases=4]",
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    return finished_records(out), out, prepared
 
 
 def test_sweep_on_prepared_acdc_trains_every_method_with_per_class_metrics(runner, tmp_path):
     from test_format_acdc import make_acdc
 
-    source = make_acdc(tmp_path / "training")
-    prepared = tmp_path / "acdc"
-    result = runner.invoke(
-        app, ["data", "prepare", "acdc[size=32]", str(source), "--out", str(prepared)]
-    )
-    assert result.exit_code == 0, result.output
-    result, out = _sweep(
-        runner, tmp_path, prepared, "--methods", ALL_METHODS, "--noise-model", "erosion_dilation",
-        "--noise", "0.5",
-    )  # fmt: skip
-    assert result.exit_code == 0, result.output
-    records = _records(out)
+    records, out, _ = every_method_on(runner, tmp_path, "acdc[size=32]", make_acdc(tmp_path / "a"))
     assert sorted(r["spec"]["method"] for r in records) == sorted(ALL_METHODS.split(","))
     for record in records:
         assert record["spec"]["backbone"] == "unet2d"
@@ -173,18 +151,8 @@ def test_sweep_on_prepared_acdc_trains_every_method_with_per_class_metrics(runne
 def test_sweep_on_prepared_brats_volumes_uses_the_3d_unet(runner, tmp_path):
     from test_format_brats import make_brats
 
-    source = make_brats(tmp_path / "brats-source")
-    prepared = tmp_path / "brats"
-    result = runner.invoke(
-        app, ["data", "prepare", "brats[size=32]", str(source), "--out", str(prepared)]
-    )
-    assert result.exit_code == 0, result.output
-    result, out = _sweep(
-        runner, tmp_path, prepared, "--methods", ALL_METHODS, "--noise-model", "erosion_dilation",
-        "--noise", "0.5",
-    )  # fmt: skip
-    assert result.exit_code == 0, result.output
-    records = _records(out)
+    source = make_brats(tmp_path / "b")
+    records, out, prepared = every_method_on(runner, tmp_path, "brats[size=32]", source)
     assert len(records) == 5
     for record in records:
         assert record["spec"]["backbone"] == "unet3d"
@@ -194,6 +162,6 @@ def test_sweep_on_prepared_brats_volumes_uses_the_3d_unet(runner, tmp_path):
         cases = pd.read_parquet(out / record["run_name"] / "cases.parquet")
         assert np.isfinite(cases["hd95"]).all()
 
-    refused, refused_out = _sweep(runner, tmp_path, prepared, "--noise-model", "distortion")
+    refused, _ = tiny_sweep(runner, tmp_path, prepared, "--noise-model", "distortion")
     assert refused.exit_code == 2
     assert "works on 2D masks" in refused.output and "erosion_dilation" in refused.output
