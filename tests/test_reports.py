@@ -11,6 +11,7 @@ import dataclasses
 import json
 import math
 import shutil
+import subprocess
 
 import numpy as np
 import pandas as pd
@@ -259,6 +260,26 @@ def test_latex_table_is_booktabs_balanced_and_escaped():
     assert latex_escape("a%b#c") == "a\\%b\\#c"
 
 
+def test_latex_table_compiles(tmp_path):
+    """With a TeX engine installed, the table compiles in a minimal booktabs document."""
+    engine = next((name for name in ("pdflatex", "lualatex") if shutil.which(name)), None)
+    if engine is None:
+        pytest.skip("no TeX engine (pdflatex or lualatex) on this machine")
+    frame = synthetic({"rmd[data_aug=false]": [0.8, 0.9], "single": [0.5, 0.6]})
+    table = to_latex(build_table(frame, "dsc", "toy_disks · DSC"), footnote="p < 0.05 & more")
+    document = tmp_path / "table.tex"
+    document.write_text(
+        "\\documentclass{article}\n\\usepackage[utf8]{inputenc}\n\\usepackage{booktabs}\n"
+        "\\usepackage{newunicodechar}\n\\newunicodechar{·}{\\ensuremath{\\cdot}}\n"
+        f"\\begin{{document}}\n{table}\n\\end{{document}}\n"
+    )
+    result = subprocess.run(
+        [engine, "-interaction=nonstopmode", "-halt-on-error", document.name],
+        cwd=tmp_path, capture_output=True, text=True, timeout=120, check=False,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stdout[-2000:]
+
+
 # -- statistics -----------------------------------------------------------------------------
 
 
@@ -415,7 +436,6 @@ def test_missing_reference_is_a_note_not_an_error(store, runner, tmp_path):
 
 def clone(store, tmp_path, count: int = 3):
     """A copy of the first ``count`` runs, to spoil."""
-    import shutil
 
     target = tmp_path / "copy"
     for run_dir in sorted(store.iterdir())[:count]:
@@ -441,7 +461,6 @@ def test_duplicate_runs_are_exit_2(store, runner, tmp_path):
     result = json.loads((run_dir / RESULT_FILE).read_text())
     result["spec"]["spec_version"] = 99
     twin = target / f"{run_dir.name}-twin"
-    import shutil
 
     shutil.copytree(run_dir, twin)
     (twin / RESULT_FILE).write_text(json.dumps(result))
