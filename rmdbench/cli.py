@@ -88,10 +88,10 @@ def bench(
     """Time one training iteration of each method; ratios to single; a breakdown."""
     from rmdbench.bench import BenchSettings, run_bench, write_bench
     from rmdbench.plugins import load_builtins
-    from rmdbench.profiles import get_profile
+    from rmdbench.profiles import PRECISIONS, get_profile
     from rmdbench.registries import METHODS
     from rmdbench.sweep import split_list
-    from rmdbench.training.trainer import PRECISIONS, select_device
+    from rmdbench.training.trainer import select_device
 
     try:
         load_builtins()
@@ -100,12 +100,12 @@ def bench(
             METHODS.get(name)
         if iterations < 1:
             raise UserError("--iterations must be at least 1")
+        if precision is not None and precision not in PRECISIONS:
+            raise UserError(f"unknown precision '{precision}'; use {' or '.join(PRECISIONS)}")
         chosen = get_profile(profile)
         chosen = dataclasses.replace(
             chosen, precision=precision or chosen.precision, compile=compile_networks
         )
-        if chosen.precision not in PRECISIONS:
-            raise UserError(f"unknown precision '{chosen.precision}'; use fp32 or bf16")
         report_data = run_bench(
             names, chosen, select_device(device), BenchSettings(iterations=iterations)
         )

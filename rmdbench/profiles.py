@@ -13,6 +13,8 @@ from dataclasses import asdict, dataclass, replace
 from rmdbench.errors import UserError
 from rmdbench.params import build_params, parse_component
 
+PRECISIONS = ("fp32", "bf16")
+
 
 @dataclass(frozen=True)
 class Profile:
@@ -34,8 +36,8 @@ class Profile:
                 raise ValueError(f"{field} must be at least 1")
         if self.learning_rate <= 0:
             raise ValueError("learning_rate must be positive")
-        if self.precision not in ("fp32", "bf16"):
-            raise ValueError(f"precision must be fp32 or bf16, got {self.precision!r}")
+        if self.precision not in PRECISIONS:
+            raise ValueError(f"precision must be {' or '.join(PRECISIONS)}, got {self.precision!r}")
         for field in ("max_train_cases", "max_eval_cases"):
             value = getattr(self, field)
             if value is not None and value < 1:

@@ -247,3 +247,11 @@ def test_reader_noise_on_a_dataset_without_readers_fails_before_training(
     assert result.exit_code == 2, result.output
     assert "needs per-reader masks" in result.output
     assert not list(out.glob("*/spec.json"))
+
+
+@pytest.mark.parametrize("arguments", [["--precision", "fp16"], ["--profile", "tiny[epochs=0]"]])
+def test_bench_bad_precision_or_profile_is_one_line_and_exit_2(runner, tmp_path, arguments):
+    result = runner.invoke(app, ["bench", "--iterations", "1", "--out", str(tmp_path), *arguments])
+    assert result.exit_code == 2, result.output
+    assert result.output.startswith("error: ") and len(result.output.strip().splitlines()) == 1
+    assert not list(tmp_path.iterdir())

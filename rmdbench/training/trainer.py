@@ -19,7 +19,7 @@ from torch.profiler import record_function
 
 from rmdbench.errors import UserError
 from rmdbench.methods.base import Method, StepOutput, StepState
-from rmdbench.profiles import Profile
+from rmdbench.profiles import PRECISIONS, Profile
 from rmdbench.training.augment import random_sample_flips
 from rmdbench.training.checkpoint import Checkpointing, random_state, restore_random_state
 from rmdbench.training.losses import labels_from_logits
@@ -35,9 +35,6 @@ def select_device(requested: str = "auto") -> torch.device:
     if requested not in ("cpu",) and not requested.startswith("cuda"):
         raise UserError(f"unknown device '{requested}'; use auto, cpu or cuda")
     return torch.device(requested)
-
-
-PRECISIONS = ("fp32", "bf16")
 
 
 class NonFiniteLossError(RuntimeError):
