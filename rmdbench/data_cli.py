@@ -10,7 +10,7 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from rmdbench.cli_common import console, fail
+from rmdbench.cli_common import console, fail, say
 from rmdbench.errors import UserError
 
 data_app = typer.Typer(
@@ -99,11 +99,6 @@ def check_dataset_name(name: str) -> None:
         raise UserError(f"--name '{name}': use letters, digits, '-', '_' and '.' only")
     if name in DATASETS:
         raise UserError(f"--name '{name}' is a built-in dataset; choose another name")
-
-
-def say(text: str) -> None:
-    """Plain text: paths and notes hold brackets that are not markup."""
-    console.print(text, markup=False, highlight=False, soft_wrap=True)
 
 
 def _print_summary(summary: dict, class_names: tuple[str, ...], channels: tuple[str, ...]) -> None:

@@ -27,7 +27,7 @@ from rmdbench.provenance import provenance
 from rmdbench.registries import BACKBONES, METHODS, NOISE_MODELS
 from rmdbench.seeding import seed_words
 from rmdbench.store import FAILED_FILE, RESULT_FILE, SPEC_FILE, RunStore, write_json
-from rmdbench.training.checkpoint import Checkpointing, checkpoint_path
+from rmdbench.training.checkpoint import Checkpointing, checkpoint_path, remove_checkpoint
 from rmdbench.training.losses import output_channels
 from rmdbench.training.trainer import DeviceData, NonFiniteLossError, Trainer
 
@@ -219,7 +219,7 @@ def execute_run(
         try:
             output = train_and_evaluate(spec, data, profile, device, on_epoch, checkpointing)
         except Exception as error:  # noqa: BLE001 - recorded, the sweep goes on
-            Checkpointing(path, 1).discard()  # a retry starts over rather than from a bad state
+            remove_checkpoint(path)  # a retry starts over rather than from a bad state
             message = describe_failure(error)
             write_json(
                 staging / FAILED_FILE,
@@ -249,5 +249,5 @@ def execute_run(
                 "provenance": provenance(device),
             },
         )
-    Checkpointing(path, 1).discard()  # also one left by an earlier attempt with the option
+    remove_checkpoint(path)  # also one left by an earlier attempt with the option
     return RunOutcome(spec, "done", summary=summary)

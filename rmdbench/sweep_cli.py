@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 from rich.table import Table
 
-from rmdbench.cli_common import console, error_console, fail
+from rmdbench.cli_common import console, error_console, fail, say
 from rmdbench.errors import UserError
 
 if TYPE_CHECKING:
@@ -289,11 +289,6 @@ def sweep(
         error_console.print(message.replace("OUT", str(options.out)))
         raise typer.Exit(code=130) from None
     report_result(result, options, store, specs)
-
-
-def say(text: str) -> None:
-    """A plain line, never wrapped (logs and CI read it whole)."""
-    console.print(text, markup=False, highlight=False, soft_wrap=True)
 
 
 def choose_executor(options: SweepConfig) -> str:

@@ -27,6 +27,7 @@ from rmdbench.data.lidc_db import (
 )
 from rmdbench.data.lidc_phantom import cache_path, load_lidc_phantom, split_csv_path
 from rmdbench.data.phantom import NoduleAppearance, PhantomStyle, render_phantom
+from rmdbench.data.prepared import SPLIT_FRACTIONS, patient_split
 from rmdbench.errors import UserError
 from rmdbench.registries import DATASETS
 
@@ -199,7 +200,7 @@ def test_split_is_by_patient(data) -> None:
     patients = Counter(next(iter(s)) for s in split_of.values())
     total = sum(patients.values())
     assert set(patients) == set(SPLITS)
-    for name, fraction in lidc_phantom.SPLIT_FRACTIONS.items():
+    for name, fraction in SPLIT_FRACTIONS.items():
         assert abs(patients[name] / total - fraction) < 0.01
 
 
@@ -268,8 +269,8 @@ def test_cache_name_changes_with_crop_and_style() -> None:
 
 def test_split_is_deterministic() -> None:
     patients = [f"LIDC-IDRI-{i:04d}" for i in range(100)]
-    first = lidc_phantom.patient_split(patients)
-    assert first == lidc_phantom.patient_split(reversed(patients))
+    first = patient_split(patients, lidc_phantom.SPLIT_SEED)
+    assert first == patient_split(reversed(patients), lidc_phantom.SPLIT_SEED)
     assert Counter(first.values()) == {"train": 70, "val": 10, "test": 20}
 
 

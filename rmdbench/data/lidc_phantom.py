@@ -22,10 +22,9 @@ import dataclasses
 import hashlib
 import json
 import os
-import tempfile
 import zipfile
 import zlib
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import IO
@@ -33,6 +32,7 @@ from typing import IO
 import numpy as np
 import platformdirs
 
+from rmdbench.atomic import atomic_write
 from rmdbench.data.base import SPLITS, SegmentationData
 from rmdbench.data.lidc_db import (
     MAX_READERS,
@@ -44,6 +44,7 @@ from rmdbench.data.lidc_db import (
     read_scans,
 )
 from rmdbench.data.phantom import NoduleAppearance, PhantomStyle, render_phantom
+from rmdbench.data.prepared import patient_split
 from rmdbench.errors import UserError
 from rmdbench.registries import DATASETS
 from rmdbench.seeding import generator
@@ -53,7 +54,6 @@ BUILD_VERSION = 1  # bump whenever the renderer or the case selection changes
 CACHE_DIR_ENV = "RMDBENCH_CACHE_DIR"
 MIN_READERS = 3
 SPLIT_SEED = "lidc-phantom/patient-split/v1"
-SPLIT_FRACTIONS = {"train": 0.7, "val": 0.1, "test": 0.2}
 IMAGE_LEVELS = 65535  # images are stored as uint16 in the cache
 ATTRIBUTION = (
     "Masks: LIDC-IDRI radiologist annotations (The Cancer Imaging Archive, CC BY 3.0; "
@@ -89,16 +89,6 @@ def cache_path(
 def split_csv_path(npz_path: Path) -> Path:
     """The split file written next to a cache file."""
     return npz_path.with_name(npz_path.stem + "-split.csv")
-
-
-def patient_split(patient_ids: Iterable[str]) -> dict[str, str]:
-    """Patient -> split: 70/10/20 % of patients, shuffled by a fixed seed (no global state)."""
-    patients = sorted(set(patient_ids))
-    order = generator(SPLIT_SEED).permutation(len(patients))
-    n_train = round(SPLIT_FRACTIONS["train"] * len(patients))
-    n_val = round(SPLIT_FRACTIONS["val"] * len(patients))
-    names = ["train"] * n_train + ["val"] * n_val + ["test"] * (len(patients) - n_train - n_val)
-    return {patients[i]: name for i, name in zip(order, names, strict=True)}
 
 
 def _appearance(nodule: Nodule, centroid: np.ndarray) -> NoduleAppearance:
@@ -188,7 +178,7 @@ def build_arrays(
                 bar.advance(task)
 
     patient_ids = np.array([n.scan.patient_id for n in nodules])
-    split_of = patient_split(patient_ids)
+    split_of = patient_split(patient_ids, SPLIT_SEED)
     return {
         "images": np.stack([c["image"] for c in cases])[:, None],
         "masks": np.stack([c["mask"] for c in cases]),
@@ -205,23 +195,6 @@ def build_arrays(
     }
 
 
-def _atomic_write(path: Path, write: Callable[[IO], None], mode: str = "wb") -> None:
-    """Write through a temporary file in the same folder, then rename: no half-written file."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    descriptor, temporary = tempfile.mkstemp(
-        dir=path.parent, prefix=f".{path.name}.", suffix=".tmp"
-    )
-    try:
-        with os.fdopen(descriptor, mode, **({} if "b" in mode else {"newline": ""})) as handle:
-            write(handle)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
-
-
 def _write_split_csv(path: Path, arrays: dict[str, np.ndarray]) -> None:
     def write(handle: IO) -> None:
         writer = csv.writer(handle)
@@ -230,7 +203,7 @@ def _write_split_csv(path: Path, arrays: dict[str, np.ndarray]) -> None:
             zip(arrays["case_ids"], arrays["patient_ids"], arrays["split"], strict=True)
         )
 
-    _atomic_write(path, write, mode="w")
+    atomic_write(path, write, mode="w")
 
 
 def _read_cache(path: Path, crop_size: int) -> dict[str, np.ndarray] | None:
@@ -284,7 +257,7 @@ def load_lidc_phantom(
     arrays = _read_cache(path, crop_size)
     if arrays is None:
         arrays = build_arrays(int(crop_size), style, progress=progress)
-        _atomic_write(path, lambda handle: np.savez_compressed(handle, **arrays))
+        atomic_write(path, lambda handle: np.savez_compressed(handle, **arrays))
     csv_path = split_csv_path(path)
     if not csv_path.is_file():
         _write_split_csv(csv_path, arrays)

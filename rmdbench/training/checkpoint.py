@@ -10,12 +10,12 @@ lock, and removed once the run is recorded, done or failed.
 
 from __future__ import annotations
 
-import os
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
+
+from rmdbench.atomic import atomic_write, partial_writes
 
 CHECKPOINT_DIR = ".checkpoints"
 
@@ -39,25 +39,13 @@ class Checkpointing:
 
     def save(self, state: dict) -> None:
         state = {**state, "identity": self.identity}
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        descriptor, temporary = tempfile.mkstemp(
-            dir=self.path.parent, prefix=f".{self.path.name}.", suffix=".tmp"
-        )
-        try:
-            with os.fdopen(descriptor, "wb") as handle:
-                torch.save(state, handle)
-                handle.flush()
-                os.fsync(handle.fileno())
-            os.replace(temporary, self.path)
-        except BaseException:
-            Path(temporary).unlink(missing_ok=True)
-            raise
+        atomic_write(self.path, lambda handle: torch.save(state, handle))
 
     def load(self) -> dict | None:
         """The saved state, or None when there is none, it cannot be read, or it belongs to
         another spec, version or device (then the run starts over, which is always correct)."""
-        self.remove_partial_writes()
         if not self.path.is_file():
+            self.discard()  # temporary files of a save that a kill interrupted
             return None
         try:
             state = torch.load(self.path, map_location="cpu", weights_only=True)
@@ -69,13 +57,14 @@ class Checkpointing:
         return state
 
     def discard(self) -> None:
-        self.remove_partial_writes()
-        self.path.unlink(missing_ok=True)
+        remove_checkpoint(self.path)
 
-    def remove_partial_writes(self) -> None:
-        """Temporary files of a save that a kill interrupted."""
-        for partial in self.path.parent.glob(f".{self.path.name}.*.tmp"):
-            partial.unlink(missing_ok=True)
+
+def remove_checkpoint(path: Path) -> None:
+    """The checkpoint and any temporary file of a save that a kill interrupted."""
+    for partial in partial_writes(path):
+        partial.unlink(missing_ok=True)
+    path.unlink(missing_ok=True)
 
 
 def checkpoint_path(store_root: Path, run_name: str) -> Path:
