@@ -150,6 +150,9 @@ def share_clean_runs(cases: pd.DataFrame) -> pd.DataFrame:
     Wilcoxon tests at r=0 use them like the setting's own runs."""
     cases[SHARED_CLEAN] = False
     keys = ["dataset", "profile_setting", "backbone"]
+    noise_columns = [
+        column for column in cases.columns if column.startswith("noise") and column != "noise_ratio"
+    ]
     borrowed = []
     for _, group in cases.groupby(keys, sort=False):
         clean = group[group["noise_ratio"] == 0]
@@ -160,11 +163,6 @@ def share_clean_runs(cases: pd.DataFrame) -> pd.DataFrame:
             if (rows["noise_ratio"] == 0).any():
                 continue
             copy = source.copy()
-            noise_columns = [
-                column
-                for column in cases.columns
-                if (column.startswith("noise") and column != "noise_ratio")
-            ]
             for column in noise_columns:
                 copy[column] = [rows[column].iloc[0]] * len(copy)
             copy[SHARED_CLEAN] = True

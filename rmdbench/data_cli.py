@@ -66,8 +66,9 @@ def prepare(
         params = build_params(format_class.Params, overrides, f"format '{format_name}'")
         target_name = dataset_name or format_name
         check_dataset_name(target_name)
+        default_folder = prepared_root(cache_dir or default_cache_dir())
         if out is None:
-            out = prepared_root(cache_dir or default_cache_dir()) / target_name
+            out = default_folder / target_name
         if out.exists() and not overwrite:
             raise UserError(f"{out} already exists; pass --overwrite to replace it")
         prepared = format_class().prepare(source, params, progress=console.is_terminal)
@@ -87,8 +88,8 @@ def prepare(
     _print_summary(summary, prepared.class_names, prepared.channel_names)
     for note in prepared.notes:
         say(f"note: {note}")
-    default_place = out.parent == prepared_root(cache_dir or default_cache_dir())
-    say(f"use it with: rmdbench sweep --dataset {target_name if default_place else out}")
+    by_name = out.parent == default_folder
+    say(f"use it with: rmdbench sweep --dataset {target_name if by_name else out}")
 
 
 def check_dataset_name(name: str) -> None:

@@ -20,8 +20,7 @@ from rich.console import Console
 
 from rmdbench.data.resolve import (
     check_dataset,
-    dataset_fingerprint,
-    dataset_spatial_dims,
+    dataset_identity,
     default_backbone,
 )
 from rmdbench.errors import UserError
@@ -114,12 +113,11 @@ def plan_sweep(
     load_builtins()
     for dataset in datasets:
         check_dataset(dataset, cache_dir)
-    spatial_dims = {dataset: dataset_spatial_dims(dataset, cache_dir) for dataset in datasets}
-    fingerprints = {dataset: dataset_fingerprint(dataset, cache_dir) for dataset in datasets}
+    identities = {dataset: dataset_identity(dataset, cache_dir) for dataset in datasets}
     ratios = [check_noise_ratio(ratio) for ratio in noise_ratios]
     resolved_methods = [resolve_method(component) for component in methods]
     resolved_noise = [resolve_noise_model(component) for component in noise_models]
-    for dataset, dims in spatial_dims.items():
+    for dataset, (dims, _) in identities.items():
         for noise_name, _, _ in resolved_noise:
             check_noise_dims(NOISE_MODELS.get(noise_name), dims, dataset)
     specs = [
@@ -133,8 +131,8 @@ def plan_sweep(
             method_params=method_params,
             seed=seed,
             profile=profile.as_dict(),
-            backbone=default_backbone(spatial_dims[dataset]),
-            dataset_fingerprint=fingerprints[dataset],
+            backbone=default_backbone(identities[dataset][0]),
+            dataset_fingerprint=identities[dataset][1],
         )
         for dataset in datasets
         for noise_name, preset, noise_params in resolved_noise

@@ -52,22 +52,20 @@ def load_dataset(
     return load_prepared(path, crop_size)
 
 
-def dataset_spatial_dims(name: str, cache_dir: Path | None) -> int:
-    """2 or 3, without loading the cases (built-in datasets are 2D)."""
-    path = prepared_path(name, cache_dir)
-    return 2 if path is None else int(read_meta(path)["spatial_dims"])
+def dataset_identity(name: str, cache_dir: Path | None) -> tuple[int, str]:
+    """Its spatial dims (2 or 3) and a fingerprint, from one read of a prepared copy's
+    dataset.json (no cases loaded): a short hash of its description (format, options,
+    source, shape, cases), so a copy prepared again with other options makes new runs.
+    Built-in datasets, looked up first as load_dataset does, are 2D with no fingerprint:
+    rmdbench versions them itself."""
+    path = None if name in DATASETS else prepared_path(name, cache_dir)
+    if path is None:
+        return 2, ""
+    meta = read_meta(path)
+    fingerprint = hashlib.sha256(json.dumps(meta, sort_keys=True).encode()).hexdigest()[:12]
+    return int(meta["spatial_dims"]), fingerprint
 
 
 def default_backbone(spatial_dims: int) -> str:
     """The paper's U-Net, in the dimensionality of the data."""
     return "unet3d" if spatial_dims == 3 else "unet2d"
-
-
-def dataset_fingerprint(name: str, cache_dir: Path | None) -> str:
-    """A short hash of a prepared copy's description (format, options, source, shape,
-    cases); empty for built-in datasets, which are versioned by rmdbench itself."""
-    path = None if name in DATASETS else prepared_path(name, cache_dir)
-    if path is None:
-        return ""
-    text = json.dumps(read_meta(path), sort_keys=True)
-    return hashlib.sha256(text.encode()).hexdigest()[:12]
