@@ -54,7 +54,7 @@ def prepare(
     from dataclasses import replace
 
     from rmdbench.data.lidc_phantom import default_cache_dir
-    from rmdbench.data.prepared import prepared_root, summarise, write_prepared
+    from rmdbench.data.prepared import check_writable, prepared_root, summarise, write_prepared
     from rmdbench.params import build_params, params_dict, parse_component
     from rmdbench.plugins import load_builtins
     from rmdbench.registries import DATASET_FORMATS
@@ -69,8 +69,7 @@ def prepare(
         default_folder = prepared_root(cache_dir or default_cache_dir())
         if out is None:
             out = default_folder / target_name
-        if out.exists() and not overwrite:
-            raise UserError(f"{out} already exists; pass --overwrite to replace it")
+        check_writable(out, overwrite)  # before the slow read of the source
         prepared = format_class().prepare(source, params, progress=console.is_terminal)
         prepared = replace(prepared, data=replace(prepared.data, name=target_name))
         write_prepared(

@@ -86,6 +86,12 @@ def prepared_root(cache_dir: Path) -> Path:
     return Path(cache_dir) / PREPARED_FOLDER
 
 
+def check_writable(out: Path, overwrite: bool) -> None:
+    """An existing copy is replaced only when asked."""
+    if Path(out).exists() and not overwrite:
+        raise UserError(f"{out} already exists; pass --overwrite to replace it")
+
+
 def write_prepared(
     prepared: PreparedDataset,
     out: Path,
@@ -99,8 +105,7 @@ def write_prepared(
     data = prepared.data
     check_patient_split(data.patient_ids, data.split, str(source))
     out = Path(out)
-    if out.exists() and not overwrite:
-        raise UserError(f"{out} already exists; pass --overwrite to replace it")
+    check_writable(out, overwrite)
     out.parent.mkdir(parents=True, exist_ok=True)
     staging = out.parent / f".{out.name}.partial-{os.getpid()}"
     shutil.rmtree(staging, ignore_errors=True)
