@@ -10,8 +10,7 @@ from dataclasses import dataclass
 
 import torch
 
-from rmdbench.methods.base import Method, StepOutput
-from rmdbench.registries import METHODS
+from rmdbench.api import METHODS, Method, StepOutput
 
 
 @dataclass(frozen=True)

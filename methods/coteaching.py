@@ -6,11 +6,7 @@ from dataclasses import dataclass
 
 import torch
 
-from rmdbench.registries import METHODS
-from rmdbench.training.losses import pixel_loss
-from rmdbench.training.selection import kept_count, smallest_mask
-
-from .base import Method, StepOutput
+from rmdbench.api import METHODS, Method, StepOutput, kept_count, pixel_loss, smallest_mask
 
 
 def cross_small_loss(

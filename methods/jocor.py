@@ -6,11 +6,15 @@ from dataclasses import dataclass
 
 import torch
 
-from rmdbench.registries import METHODS
-from rmdbench.training.losses import pixel_kl, pixel_loss
-from rmdbench.training.selection import kept_count, smallest_mask
-
-from .base import Method, StepOutput
+from rmdbench.api import (
+    METHODS,
+    Method,
+    StepOutput,
+    kept_count,
+    pixel_kl,
+    pixel_loss,
+    smallest_mask,
+)
 
 
 def joint_loss(

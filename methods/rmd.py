@@ -20,12 +20,20 @@ from typing import Literal
 
 import torch
 
-from rmdbench.registries import METHODS
-from rmdbench.training.augment import StrongAugmentation
-from rmdbench.training.losses import pixel_count, pixel_kl, pixel_loss, pixel_squared_distance
-from rmdbench.training.selection import kept_count, masked_mean, smallest_mask
+from rmdbench.api import (
+    METHODS,
+    Method,
+    StepOutput,
+    StrongAugmentation,
+    kept_count,
+    masked_mean,
+    pixel_count,
+    pixel_kl,
+    pixel_loss,
+    pixel_squared_distance,
+    smallest_mask,
+)
 
-from .base import Method, StepOutput
 from .coteaching import cross_small_loss
 
 

@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-from rmdbench.registries import METHODS
-from rmdbench.training.losses import pixel_loss
-
-from .base import Method, StepOutput
+from rmdbench.api import METHODS, Method, StepOutput, pixel_loss
 
 
 @METHODS.register("single")

@@ -11,11 +11,17 @@ from dataclasses import dataclass
 
 import torch
 
-from rmdbench.registries import METHODS
-from rmdbench.training.losses import logits_from_probabilities, pixel_loss, probabilities
-from rmdbench.training.selection import kept_count, masked_mean, smallest_mask
-
-from .base import Method, StepOutput
+from rmdbench.api import (
+    METHODS,
+    Method,
+    StepOutput,
+    kept_count,
+    logits_from_probabilities,
+    masked_mean,
+    pixel_loss,
+    probabilities,
+    smallest_mask,
+)
 
 
 def peer_agreed_losses(losses: list[torch.Tensor], forget_rate: float) -> list[torch.Tensor]:

@@ -1,1 +1,1 @@
-"""Noise models: one file per model, registered by name in rmdbench.registries.NOISE_MODELS."""
+"""Noise models: one file per model, registered by name in rmdbench.registry.NOISE_MODELS."""

@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 from scipy import ndimage
 
-from rmdbench.errors import UserError
+from rmdbench.api import UserError
 
 
 class SeverityError(UserError, ValueError):

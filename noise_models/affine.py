@@ -17,10 +17,9 @@ from typing import Any, ClassVar, Literal
 import numpy as np
 from scipy import ndimage
 
-from rmdbench.registries import NOISE_MODELS
+from rmdbench.api import NOISE_MODELS, NoiseCase, NoiseModel
 
 from ._shared import check_2d, one_of, real_in, real_range, set_field
-from .base import NoiseCase, NoiseModel
 
 INTERPOLATIONS = ("linear", "nearest")
 

@@ -11,10 +11,9 @@ from typing import Any, ClassVar, Literal
 
 import numpy as np
 
-from rmdbench.registries import NOISE_MODELS
+from rmdbench.api import NOISE_MODELS, NoiseCase, NoiseModel
 
 from ._shared import check_dims, flag, int_range, one_of, set_field
-from .base import NoiseCase, NoiseModel
 from .erosion_dilation import morph
 
 DIRECTIONS = ("dilate", "erode")

@@ -21,10 +21,9 @@ from typing import Any, ClassVar
 import numpy as np
 from scipy import ndimage
 
-from rmdbench.registries import NOISE_MODELS
+from rmdbench.api import NOISE_MODELS, NoiseCase, NoiseModel
 
 from ._shared import check_2d, per_class, real_in, real_range, set_field
-from .base import NoiseCase, NoiseModel
 
 
 @dataclass(frozen=True)

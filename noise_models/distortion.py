@@ -31,10 +31,7 @@ from typing import Any, ClassVar
 import numpy as np
 from scipy import ndimage
 
-from rmdbench.errors import UserError
-from rmdbench.registries import NOISE_MODELS
-
-from .base import NoiseCase, NoiseModel
+from rmdbench.api import NOISE_MODELS, NoiseCase, NoiseModel, UserError
 
 
 @dataclass(frozen=True)

@@ -15,7 +15,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from rmdbench.registries import NOISE_MODELS
+from rmdbench.api import NOISE_MODELS, NoiseCase, NoiseModel
 
 from ._shared import (
     check_dims,
@@ -28,7 +28,6 @@ from ._shared import (
     real_in,
     set_field,
 )
-from .base import NoiseCase, NoiseModel
 
 
 @dataclass(frozen=True)

@@ -15,12 +15,9 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from rmdbench.errors import UserError
-from rmdbench.params import parse_component
-from rmdbench.registries import NOISE_MODELS
+from rmdbench.api import NOISE_MODELS, NoiseCase, NoiseModel, UserError, parse_component
 
 from ._shared import SeverityError
-from .base import NoiseCase, NoiseModel
 
 SEPARATOR = "+"
 
@@ -46,9 +43,6 @@ def build_components(text: object) -> list[NoiseModel]:
             f"models must name noise models joined by '+', e.g. "
             f"models=distortion+erosion_dilation+affine; got {text!r}"
         )
-    from rmdbench.plugins import load_builtins  # the other models register on import
-
-    load_builtins()
     components = []
     for part in split_components(text):
         if not part:

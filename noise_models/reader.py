@@ -18,11 +18,9 @@ from typing import Any, ClassVar, Literal
 
 import numpy as np
 
-from rmdbench.errors import UserError
-from rmdbench.registries import NOISE_MODELS
+from rmdbench.api import NOISE_MODELS, NoiseCase, NoiseModel, UserError
 
 from ._shared import SeverityError, check_dims, dice, is_integer, one_of
-from .base import NoiseCase, NoiseModel
 
 CHOICES = ("random", "farthest", "slot")
 NO_READERS = (

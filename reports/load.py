@@ -249,7 +249,7 @@ def method_defaults(method: str) -> dict | None:
     registered here (a third-party plug-in that is not installed)."""
     from rmdbench.params import params_dict
     from rmdbench.plugins import load_builtins
-    from rmdbench.registries import METHODS
+    from rmdbench.registry import METHODS
 
     try:
         load_builtins()

@@ -50,7 +50,7 @@ def qualitative_figure(
     """Draw the figure for the first setting, at its highest noise ratio and lowest seed.
     A dataset that cannot be loaded here is a UserError (the report notes it and goes on)."""
     from rmdbench.plugins import load_builtins
-    from rmdbench.registries import DATASETS
+    from rmdbench.registry import DATASETS
 
     title, group = setting_groups(store.cases)[0]
     ratio = group["noise_ratio"].max()
@@ -124,7 +124,7 @@ def _noisy_training_example(
     and checked against the Dice stored in noise.parquet)."""
     from rmdbench.noise import apply_noise
     from rmdbench.params import build_params
-    from rmdbench.registries import NOISE_MODELS
+    from rmdbench.registry import NOISE_MODELS
 
     if spec["noise_ratio"] <= 0:
         return None

@@ -21,11 +21,11 @@ from pathlib import Path
 import torch
 from torch.profiler import ProfilerActivity, profile
 
-from rmdbench.methods.base import MethodContext
+from rmdbench.contracts.method import MethodContext
 from rmdbench.plugins import load_builtins
 from rmdbench.profiles import Profile
 from rmdbench.provenance import provenance
-from rmdbench.registries import BACKBONES, METHODS
+from rmdbench.registry import BACKBONES, METHODS
 from rmdbench.training.trainer import DeviceData, Trainer
 
 REGIONS = ("data", "step", "selection", "augmentation", "backward", "optimiser")

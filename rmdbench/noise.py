@@ -29,11 +29,11 @@ import numpy as np
 import pandas as pd
 
 from rmdbench import seeding
+from rmdbench.contracts.noise_model import NoiseCase, NoiseModel
 from rmdbench.data.base import SegmentationData
 from rmdbench.errors import UserError
 from rmdbench.metrics import case_metrics
-from rmdbench.noise_models.base import NoiseCase, NoiseModel
-from rmdbench.registries import NOISE_MODELS
+from rmdbench.registry import NOISE_MODELS
 
 REALISED_COLUMNS = (
     "case_id",

@@ -11,7 +11,7 @@ from importlib import metadata
 from pathlib import Path
 
 from rmdbench.errors import UserError
-from rmdbench.registries import BACKBONES, DATASET_FORMATS, DATASETS, METHODS, NOISE_MODELS
+from rmdbench.registry import BACKBONES, DATASET_FORMATS, DATASETS, METHODS, NOISE_MODELS
 
 BUILTIN_PACKAGES = (
     "rmdbench.backbones",

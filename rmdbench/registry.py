@@ -81,3 +81,12 @@ class Registry(Generic[T]):
 
     def names(self) -> list[str]:
         return sorted(self._entries)
+
+
+# The registries. Built-in entries register themselves when their module is imported
+# (see rmdbench.plugins.load_builtins).
+METHODS: Registry = Registry("method")
+NOISE_MODELS: Registry = Registry("noise model")
+DATASETS: Registry = Registry("dataset")
+BACKBONES: Registry = Registry("backbone")
+DATASET_FORMATS: Registry = Registry("dataset format")  # what `rmdbench data prepare` reads

@@ -16,15 +16,15 @@ import pandas as pd
 import torch
 
 from rmdbench import __version__
+from rmdbench.contracts.method import MethodContext
 from rmdbench.data.base import SegmentationData
 from rmdbench.errors import UserError
-from rmdbench.methods.base import MethodContext
 from rmdbench.metrics import CONVENTIONS, evaluate_cases
 from rmdbench.noise import apply_noise
 from rmdbench.params import build_params
 from rmdbench.profiles import Profile
 from rmdbench.provenance import provenance
-from rmdbench.registries import BACKBONES, METHODS, NOISE_MODELS
+from rmdbench.registry import BACKBONES, METHODS, NOISE_MODELS
 from rmdbench.seeding import seed_words
 from rmdbench.store import FAILED_FILE, RESULT_FILE, SPEC_FILE, RunStore, write_json
 from rmdbench.training.checkpoint import Checkpointing, checkpoint_path, remove_checkpoint

@@ -41,7 +41,7 @@ from rmdbench.noise import check_noise_dims
 from rmdbench.params import build_params, params_dict, parse_component, split_top_level
 from rmdbench.plugins import load_builtins
 from rmdbench.profiles import Profile
-from rmdbench.registries import METHODS, NOISE_MODELS
+from rmdbench.registry import METHODS, NOISE_MODELS
 from rmdbench.run import RunSpec
 from rmdbench.store import RunStore
 

@@ -2,8 +2,9 @@ import os
 
 import pytest
 import torch
-from test_sweep_plugin import MARKER_VARIABLE
 from typer.testing import CliRunner
+
+from tests.helpers.sweep_plugin import MARKER_VARIABLE
 
 
 @pytest.fixture(autouse=True, scope="session")

@@ -1,1 +1,1 @@
-"""Segmentation backbones, registered by name in rmdbench.registries.BACKBONES."""
+"""Segmentation backbones, registered by name in rmdbench.registry.BACKBONES."""

@@ -12,7 +12,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from rmdbench.backbones.base import Backbone
-from rmdbench.registries import BACKBONES
+from rmdbench.registry import BACKBONES
 
 CONVOLUTION = {2: nn.Conv2d, 3: nn.Conv3d}
 NORMALISATION = {2: nn.BatchNorm2d, 3: nn.BatchNorm3d}

@@ -46,7 +46,7 @@ from rmdbench.data.lidc_db import (
 from rmdbench.data.phantom import NoduleAppearance, PhantomStyle, render_phantom
 from rmdbench.data.prepared import patient_split
 from rmdbench.errors import UserError
-from rmdbench.registries import DATASETS
+from rmdbench.registry import DATASETS
 from rmdbench.seeding import generator
 
 DATASET_NAME = "lidc-phantom"

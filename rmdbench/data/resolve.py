@@ -12,7 +12,7 @@ from rmdbench.data.lidc_phantom import default_cache_dir
 from rmdbench.data.prepared import is_prepared, load_prepared, prepared_root, read_meta
 from rmdbench.errors import UserError
 from rmdbench.plugins import load_builtins
-from rmdbench.registries import DATASET_FORMATS, DATASETS
+from rmdbench.registry import DATASET_FORMATS, DATASETS
 
 
 def prepared_path(name: str, cache_dir: Path | None) -> Path | None:

@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 
 from rmdbench.data.base import SegmentationData
-from rmdbench.registries import DATASETS
+from rmdbench.registry import DATASETS
 from rmdbench.seeding import generator
 
 TOY_CASES = 96

@@ -17,8 +17,8 @@ import numpy as np
 import torch
 from torch.profiler import record_function
 
+from rmdbench.contracts.method import Method, StepOutput, StepState
 from rmdbench.errors import UserError
-from rmdbench.methods.base import Method, StepOutput, StepState
 from rmdbench.profiles import PRECISIONS, Profile
 from rmdbench.training.augment import random_sample_flips
 from rmdbench.training.checkpoint import Checkpointing, random_state, restore_random_state

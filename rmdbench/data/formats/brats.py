@@ -40,7 +40,7 @@ from rmdbench.data.formats._nifti import (
 from rmdbench.data.formats.base import DatasetFormat, progress_over, require_path
 from rmdbench.data.prepared import PreparedDataset, centre_fit, split_by_patient
 from rmdbench.errors import UserError
-from rmdbench.registries import DATASET_FORMATS
+from rmdbench.registry import DATASET_FORMATS
 
 MODALITIES = ("flair", "t1", "t1ce", "t2")
 LABELS = (0, 1, 2, 4)

@@ -45,7 +45,7 @@ from rmdbench.data.prepared import (
     split_by_patient,
 )
 from rmdbench.errors import UserError
-from rmdbench.registries import DATASET_FORMATS
+from rmdbench.registry import DATASET_FORMATS
 
 SPLIT_SEED = "folder/patient-split/v1"
 CASES_CSV = "cases.csv"

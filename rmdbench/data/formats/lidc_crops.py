@@ -35,7 +35,7 @@ from rmdbench.data.base import SegmentationData
 from rmdbench.data.formats.base import DatasetFormat, natural_key, progress_over, require_path
 from rmdbench.data.prepared import PreparedDataset, split_by_patient
 from rmdbench.errors import UserError
-from rmdbench.registries import DATASET_FORMATS
+from rmdbench.registry import DATASET_FORMATS
 
 SPLIT_SEED = "lidc-crops/patient-split/v1"
 SLICE_MARK = "_slice"

@@ -40,7 +40,7 @@ from rmdbench.data.lidc_db import (
 )
 from rmdbench.data.prepared import PreparedDataset, split_by_patient
 from rmdbench.errors import UserError
-from rmdbench.registries import DATASET_FORMATS
+from rmdbench.registry import DATASET_FORMATS
 
 FORMAT_NAME = "lidc-dicom"
 SPLIT_SEED = "lidc-dicom/patient-split/v1"

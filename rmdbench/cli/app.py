@@ -1,0 +1,34 @@
+"""The ``rmdbench`` command line: one Typer app, one module per command group."""
+
+from __future__ import annotations
+
+import typer
+
+from rmdbench.cli.bench import bench
+from rmdbench.cli.data import data_app
+from rmdbench.cli.listing import list_registered
+from rmdbench.cli.noise import noise_app
+from rmdbench.cli.report import report
+from rmdbench.cli.status import status
+from rmdbench.cli.sweep import SWEEP_CONTEXT, sweep
+
+app = typer.Typer(
+    help="Benchmark noise-robust segmentation methods on imperfect annotations.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
+app.command(context_settings=SWEEP_CONTEXT)(sweep)
+app.command()(report)
+app.command()(status)
+app.command("list")(list_registered)
+app.command()(bench)
+app.add_typer(noise_app, name="noise", help="Preview noise models and measure realised noise.")
+app.add_typer(data_app, name="data", help="Prepare datasets you downloaded; describe them.")
+
+
+def main() -> None:
+    app()
+
+
+if __name__ == "__main__":
+    main()

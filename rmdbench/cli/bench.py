@@ -1,0 +1,83 @@
+"""``rmdbench bench``: seconds per training iteration of each method, measured."""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.table import Table
+
+from rmdbench.cli.common import console, fail
+from rmdbench.errors import UserError
+
+
+def bench(
+    profile: Annotated[str, typer.Option(help="quick, paper or tiny.")] = "quick",
+    methods: Annotated[
+        list[str] | None,
+        typer.Option("--methods", help="Methods, comma-separated (default: all built-in)."),
+    ] = None,
+    device: Annotated[str, typer.Option(help="auto, cpu or cuda.")] = "auto",
+    iterations: Annotated[int, typer.Option(help="Timed iterations per method.")] = 15,
+    precision: Annotated[
+        str | None, typer.Option(help="fp32 or bf16 (default: the profile's).")
+    ] = None,
+    compile_networks: Annotated[
+        bool, typer.Option("--compile", help="torch.compile the networks.")
+    ] = False,
+    out: Annotated[Path, typer.Option(help="Where the JSON goes.")] = Path("benchmarks"),
+) -> None:
+    """Time one training iteration of each method; ratios to single; a breakdown."""
+    from rmdbench.bench import BenchSettings, run_bench, write_bench
+    from rmdbench.plugins import load_builtins
+    from rmdbench.profiles import PRECISIONS, get_profile
+    from rmdbench.registry import METHODS
+    from rmdbench.sweep import split_list
+    from rmdbench.training.trainer import select_device
+
+    try:
+        load_builtins()
+        names = split_list(methods or [",".join(BENCH_METHODS)])
+        for name in names:
+            METHODS.get(name)
+        if iterations < 1:
+            raise UserError("--iterations must be at least 1")
+        if precision is not None and precision not in PRECISIONS:
+            raise UserError(f"unknown precision '{precision}'; use {' or '.join(PRECISIONS)}")
+        chosen = get_profile(profile)
+        chosen = dataclasses.replace(
+            chosen, precision=precision or chosen.precision, compile=compile_networks
+        )
+        report_data = run_bench(
+            names, chosen, select_device(device), BenchSettings(iterations=iterations)
+        )
+    except UserError as error:
+        raise fail(str(error)) from None
+    table = Table(title=f"training iteration · profile {profile} · {report_data['device']}")
+    for column in ("method", "s/iter", "img/s", "×single", "MB", *BREAKDOWN_COLUMNS.values()):
+        table.add_column(column, justify="right")
+    for row in report_data["results"]:
+        fractions = row["breakdown_fraction"]
+        table.add_row(
+            row["method"],
+            f"{row['seconds_per_iteration']:.3f}",
+            f"{row['images_per_second']:.0f}",
+            f"{row['ratio_to_single']:.2f}",
+            f"{row['peak_memory_mb']:.0f}",
+            *[f"{100 * fractions[key]:.0f}%" for key in BREAKDOWN_COLUMNS],
+        )
+    console.print(table)
+    console.print(f"wrote {write_bench(report_data, out)}")
+
+
+BENCH_METHODS = ("single", "coteaching", "jocor", "trinet", "rmd")
+BREAKDOWN_COLUMNS = {
+    "data": "data",
+    "forward": "fwd",
+    "selection": "select",
+    "augmentation": "aug",
+    "backward": "bwd",
+    "optimiser": "optim",
+}

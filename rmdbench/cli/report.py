@@ -1,0 +1,62 @@
+"""``rmdbench report``: a run store -> report.md, figures and (optionally) LaTeX/CSV tables."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from rmdbench.cli.common import console, fail
+from rmdbench.errors import UserError
+
+
+def report(
+    runs_dir: Annotated[Path, typer.Argument(help="Runs directory.")] = Path("runs"),
+    out: Annotated[Path | None, typer.Option(help="Where to write (default: RUNS_DIR).")] = None,
+    table_format: Annotated[
+        str,
+        typer.Option(
+            "--format", help="Tables also as: md (report.md only), latex (tables.tex), csv."
+        ),
+    ] = "md",
+    reference: Annotated[
+        str, typer.Option(help="Method the Wilcoxon tests compare against, e.g. rmd, single.")
+    ] = "rmd",
+    filters: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--filter",
+            help="Keep runs where COLUMN=VALUE (or !=; alternatives with |), repeatable, "
+            "e.g. noise_model=erosion_dilation, method.distill=false, seed=0|1.",
+        ),
+    ] = None,
+    metrics: Annotated[
+        list[str] | None,
+        typer.Option("--metric", help="Metric of the tables, repeatable (default: dsc, hd95)."),
+    ] = None,
+    qualitative: Annotated[
+        bool,
+        typer.Option(
+            help="Draw the qualitative figure (reloads the dataset to show images).",
+        ),
+    ] = True,
+) -> None:
+    """Write report.md: tables (methods x noise ratios, mean ± std, best bold, Wilcoxon vs
+    the reference, Holm), ablations, Friedman ranks with a CD diagram, and figures."""
+    from rmdbench.reports.report import DEFAULT_METRICS, ReportOptions, build_report
+
+    options = ReportOptions(
+        table_format=table_format,
+        reference=reference,
+        filters=tuple(filters or ()),
+        metrics=tuple(metrics or DEFAULT_METRICS),
+        qualitative=qualitative,
+    )
+    try:
+        written = build_report(runs_dir, out, options)
+    except UserError as error:
+        raise fail(str(error)) from None
+    for note in written.notes:
+        console.print(f"note: {note}", markup=False, highlight=False)
+    console.print(f"wrote {written.path} and {len(written.files)} more file(s)", markup=False)

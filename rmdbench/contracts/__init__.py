@@ -1,0 +1,1 @@
+"""The base classes plug-ins implement. Plug-in authors import them from rmdbench.api."""
