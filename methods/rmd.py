@@ -1,6 +1,6 @@
 """rmd: Reliable Mutual Distillation (Fang et al., IEEE TMI 2023).
 
-Default variant (spec/methods.md): two networks; cross small-loss supervision as in
+Default variant: two networks; cross small-loss supervision as in
 Co-teaching; a joint data augmentation T of the input and both weak predictions plus
 model augmentation (encoder dropout) gives strong views s_k; network k's reliability per
 pixel is r_k = (s_k − T(o_k))²; network 1 distils the peer's knowledge,
@@ -76,7 +76,7 @@ class RMDParams:
 
 @METHODS.register("rmd")
 class RMD(Method):
-    """Reliable Mutual Distillation; every step of spec/methods.md, with ablation switches."""
+    """Reliable Mutual Distillation; every step of docs/methods.md, with ablation switches."""
 
     Params = RMDParams
     num_networks = 2

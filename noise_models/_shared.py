@@ -150,18 +150,6 @@ def per_class(
     return out
 
 
-def dice(first: np.ndarray, second: np.ndarray, num_classes: int = 2) -> float:
-    """Dice of two label maps (mean over foreground classes); both empty counts as 1."""
-    scores = []
-    labels = [None] if num_classes <= 2 else range(1, num_classes)
-    for label in labels:
-        a = first > 0 if label is None else first == label
-        b = second > 0 if label is None else second == label
-        total = int(a.sum()) + int(b.sum())
-        scores.append(1.0 if total == 0 else 2.0 * int(np.logical_and(a, b).sum()) / total)
-    return float(np.mean(scores))
-
-
 def check_2d(mask: np.ndarray, model: str) -> np.ndarray:
     return check_dims(mask, model, (2,))
 

@@ -2,7 +2,7 @@
 
 Re-implements ``elasticdeform.deform_random_grid(mask, sigma, points=5, order=1,
 mode='nearest', rotate=U(-45, 45), zoom=U(0.8, 2))`` of the released LIDC script
-(reference/rmd-released-code.md, section 3.2) with scipy, so no extra dependency:
+(docs/released-code.md) with scipy, so no extra dependency:
 
 - a ``points x points`` grid of N(0, sigma^2) displacements (one per axis), sigma ~ U[low, high)
   per case; the control points span the image corner to corner and a cubic B-spline

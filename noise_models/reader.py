@@ -18,9 +18,9 @@ from typing import Any, ClassVar, Literal
 
 import numpy as np
 
-from rmdbench.api import NOISE_MODELS, NoiseCase, NoiseModel, UserError
+from rmdbench.api import NOISE_MODELS, NoiseCase, NoiseModel, UserError, dice
 
-from ._shared import SeverityError, check_dims, dice, is_integer, one_of
+from ._shared import SeverityError, check_dims, is_integer, one_of
 
 CHOICES = ("random", "farthest", "slot")
 NO_READERS = (

@@ -23,6 +23,13 @@ import numpy as np
 import pandas as pd
 
 from rmdbench.errors import UserError
+from rmdbench.labels import (
+    NEVER_EQUAL,
+    format_value,
+    label,
+    method_defaults,
+    parameter_differences,
+)
 from rmdbench.store import FAILED_FILE, RESULT_FILE
 
 SPEC_COLUMNS = (
@@ -41,7 +48,6 @@ RUN_IDENTITY = (*SETTING_COLUMNS, "method_label", "noise_ratio", "seed")
 CASE_FILE = "cases.parquet"
 NOISE_FILE = "noise.parquet"
 PREDICTIONS_FILE = "predictions.npz"
-NEVER_EQUAL = "\0never-equal"  # a default no value equals: the field is always named
 
 
 @dataclass
@@ -229,58 +235,6 @@ def _flatten(prefix: str, values: dict, skip: frozenset | set = frozenset()) -> 
             value = format_value(value)
         flat[f"{prefix}.{key}"] = value
     return flat
-
-
-def format_value(value: object) -> str:
-    """A hyper-parameter value as written on the command line (``false``, ``0.8``, ``1-2``)."""
-    if isinstance(value, bool):
-        return str(value).lower()
-    if isinstance(value, float):
-        return f"{value:g}"
-    if isinstance(value, list | tuple):
-        return "-".join(format_value(item) for item in value)
-    if isinstance(value, dict):
-        return json.dumps(value, sort_keys=True)
-    return str(value)
-
-
-def method_defaults(method: str) -> dict | None:
-    """The registered defaults of a method's hyper-parameters; None when the method is not
-    registered here (a third-party plug-in that is not installed)."""
-    from rmdbench.params import params_dict
-    from rmdbench.plugins import load_builtins
-    from rmdbench.registry import METHODS
-
-    try:
-        load_builtins()
-        return params_dict(METHODS.get(method).Params())
-    except (UserError, TypeError):
-        return None
-
-
-def parameter_differences(params: dict, defaults: dict) -> dict:
-    """The entries of ``params`` that differ from ``defaults`` (JSON-normalised)."""
-
-    def canonical(value: object) -> str:
-        return json.dumps(value, sort_keys=True, default=str)
-
-    differences = {
-        key: value
-        for key, value in params.items()
-        if key not in defaults or canonical(value) != canonical(defaults[key])
-    }
-    for key, value in defaults.items():  # a field only some settings have
-        if value == NEVER_EQUAL and key not in params:
-            differences[key] = "unset"
-    return dict(sorted(differences.items()))
-
-
-def label(name: str, differences: dict) -> str:
-    """``rmd`` + ``{'distill': False}`` -> ``rmd[distill=false]`` (the sweep's own syntax)."""
-    if not differences:
-        return name
-    body = ",".join(f"{key}={format_value(value)}" for key, value in differences.items())
-    return f"{name}[{body}]"
 
 
 def method_default_values(method: str, param_sets: list[dict], weights: list[int]) -> dict:

@@ -6,7 +6,6 @@ deterministic in the run spec; its Dice is checked against the run's noise.parqu
 
 from __future__ import annotations
 
-import json
 import math
 from dataclasses import dataclass
 from pathlib import Path
@@ -109,12 +108,9 @@ def qualitative_figure(
 
 def _severity_key(spec: dict) -> str:
     """The severity string the run seeded its noise with (RunSpec's own property)."""
-    from rmdbench.run import RunSpec
+    from rmdbench.noise import severity_key
 
-    try:
-        return RunSpec(**spec).severity_key
-    except TypeError:  # a spec from another version: the same formula
-        return json.dumps(spec["noise_params"], sort_keys=True, default=str)
+    return severity_key(spec["noise_params"])
 
 
 def _noisy_training_example(

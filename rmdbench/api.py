@@ -21,6 +21,7 @@ from rmdbench.contracts.noise_model import NoiseCase, NoiseModel
 from rmdbench.data.base import SegmentationData
 from rmdbench.data.formats.base import DatasetFormat
 from rmdbench.errors import UserError
+from rmdbench.metrics import dice
 from rmdbench.params import parse_component, split_top_level
 from rmdbench.registry import (
     BACKBONES,
@@ -69,6 +70,7 @@ __all__ = [
     "UserError",
     "binary_kl",
     "categorical_kl",
+    "dice",
     "kept_count",
     "labels_from_logits",
     "logits_from_probabilities",

@@ -1,7 +1,7 @@
 """Per-case segmentation metrics (DSC, IoU, HD95, ASSD) with declared conventions.
 
 Libraries disagree on exactly the choices that move surface-distance numbers, so this
-module fixes them (spec/metrics.md) and states them in ``CONVENTIONS``, to be printed
+module fixes them (docs/metrics.md) and states them in ``CONVENTIONS``, to be printed
 under every table.
 
 The surface distances reproduce MONAI 1.6 (``monai.metrics.compute_hausdorff_distance``
@@ -30,6 +30,7 @@ from collections.abc import Sequence
 
 import numpy as np
 import pandas as pd
+import torch
 from scipy import ndimage
 
 HD_UNIT_MM = "mm"
@@ -47,6 +48,35 @@ Surfaces: foreground pixels removed by a 4-connected (6 in 3D) erosion; Euclidea
 in mm when the spacing is known, else in pixels.
 Both masks empty: DSC 1, IoU 1, HD95 0, ASSD 0 (counted as "n empty").
 Exactly one mask empty: DSC 0, IoU 0, HD95 = ASSD = the image diagonal (penalty, counted)."""
+
+
+def dice(first: np.ndarray, second: np.ndarray, num_classes: int = 2) -> float:
+    """Dice of two label maps, the mean over foreground classes; both empty counts as 1."""
+    labels = [None] if num_classes <= 2 else range(1, num_classes)
+    scores = []
+    for label in labels:
+        a = first > 0 if label is None else first == label
+        b = second > 0 if label is None else second == label
+        total = int(a.sum()) + int(b.sum())
+        scores.append(1.0 if total == 0 else 2.0 * int(np.logical_and(a, b).sum()) / total)
+    return float(np.mean(scores))
+
+
+def dice_per_case(predicted: torch.Tensor, target: torch.Tensor, num_classes: int = 2):
+    """``dice`` on the device for a batch of label maps [N, *S] (validation during
+    training): one score per case, the mean over foreground classes, both empty = 1."""
+    labels = [None] if num_classes <= 2 else range(1, num_classes)
+    dims = tuple(range(1, predicted.ndim))
+    scores = []
+    for label in labels:
+        a = (predicted > 0 if label is None else predicted == label).float()
+        b = (target > 0 if label is None else target == label).float()
+        intersection = (a * b).sum(dims)
+        total = a.sum(dims) + b.sum(dims)
+        scores.append(
+            torch.where(total > 0, 2 * intersection / total.clamp_min(1), torch.ones_like(total))
+        )
+    return torch.stack(scores).mean(0)
 
 
 def hd_unit(spacing: object) -> str:

@@ -2,7 +2,7 @@
 noisy they really became.
 
 The noise ratio r (the fraction of TRAINING cases whose mask is corrupted) and the
-severity (the model's parameters) are separate axes (spec/noise.md). Validation and test
+severity (the model's parameters) are separate axes (docs/noise.md). Validation and test
 masks are never touched.
 
 Randomness, so that a ratio sweep changes one thing at a time:
@@ -23,7 +23,8 @@ from __future__ import annotations
 import json
 import math
 import numbers
-from dataclasses import asdict, dataclass, field, is_dataclass
+from collections.abc import Sequence
+from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
@@ -33,6 +34,7 @@ from rmdbench.contracts.noise_model import NoiseCase, NoiseModel
 from rmdbench.data.base import SegmentationData
 from rmdbench.errors import UserError
 from rmdbench.metrics import case_metrics
+from rmdbench.params import params_dict
 from rmdbench.registry import NOISE_MODELS
 
 REALISED_COLUMNS = (
@@ -93,12 +95,11 @@ class NoisyLabels:
         }
 
 
-def severity_key(model: NoiseModel) -> str:
-    """A canonical string of a model's severity (its parameters, sorted), usable as the
-    ``preset_key`` when the caller has no shorter name for it."""
-    params = model.params
-    values = asdict(params) if is_dataclass(params) else dict(vars(params))
-    return json.dumps(values, sort_keys=True, separators=(",", ":"), default=str)
+def severity_key(params: dict) -> str:
+    """The one canonical string of a severity (its parameters as a dict, keys sorted). It is
+    part of every noise seed: a sweep run, ``rmdbench noise`` and a report all use it, so
+    they see the same noisy labels."""
+    return json.dumps(params, sort_keys=True, default=str)
 
 
 def corrupted_count(noise_ratio: float, n_train: int) -> int:
@@ -107,16 +108,41 @@ def corrupted_count(noise_ratio: float, n_train: int) -> int:
     return min(n_train, math.floor(noise_ratio * n_train + 0.5))
 
 
+class NoiseRatioError(UserError):
+    """A noise ratio that is not a number in [0, 1]."""
+
+
 def check_noise_ratio(noise_ratio: object) -> float:
-    """The ratio as a float, or a one-line UserError naming the fix."""
+    """The ratio as a float, or a NoiseRatioError naming the fix."""
     if isinstance(noise_ratio, bool) or not isinstance(noise_ratio, numbers.Real):
-        raise UserError(
+        raise NoiseRatioError(
             f"noise ratio {noise_ratio!r} is not a number; pass a value like --noise 0.8"
         )
     value = float(noise_ratio)
     if not 0.0 <= value <= 1.0:  # also rejects NaN
-        raise UserError(f"noise ratio {value:g} is outside [0, 1]; pass a value like --noise 0.8")
+        raise NoiseRatioError(
+            f"noise ratio {value:g} is outside [0, 1]; pass a value like --noise 0.8"
+        )
     return value
+
+
+def parse_noise_ratios(values: Sequence[object]) -> list[float]:
+    """The one reader of noise ratios: '0 0.4 0.8', '0,0.4', repeated values and YAML
+    numbers all give a list of checked floats."""
+    ratios = []
+    for value in values:
+        if isinstance(value, numbers.Real) and not isinstance(value, bool):
+            ratios.append(check_noise_ratio(value))
+            continue
+        for item in str(value).replace(",", " ").split():
+            try:
+                number = float(item)
+            except ValueError:
+                raise NoiseRatioError(
+                    f"'{item}' is not a noise ratio; pass numbers in [0, 1], e.g. --noise 0 0.4 0.8"
+                ) from None
+            ratios.append(check_noise_ratio(number))
+    return ratios
 
 
 def selection_order(
@@ -137,8 +163,8 @@ def apply_noise(
 ) -> NoisyLabels:
     """Corrupt ``round(noise_ratio * n_train)`` training masks of ``data`` with ``model``.
 
-    ``preset_key`` names the severity in the seeds (e.g. the preset name, or
-    ``severity_key(model)``, the default); two severities with the same key share their
+    ``preset_key`` names the severity in the seeds (default: ``severity_key`` of the
+    model's parameters, as a sweep run uses); two severities with the same key share their
     random draws.
     """
     ratio = check_noise_ratio(noise_ratio)
@@ -146,7 +172,7 @@ def apply_noise(
     if not model_name:
         raise ValueError(f"{type(model).__name__} has no registered name (set `name`)")
     if preset_key is None:
-        preset_key = severity_key(model)
+        preset_key = severity_key(params_dict(model.params))
     if data.num_classes > 2 and not type(model).supports_multiclass:
         raise UserError(
             f"noise model '{model_name}' supports binary masks only, but dataset "

@@ -1,7 +1,7 @@
 """Training profiles: the sizes every method of a sweep shares.
 
-``paper`` is the published setting (spec/methods.md). ``quick`` is sized for a 2-core CPU
-(spec/sizing.md): width 16, 64² crops, batch 16. ``tiny`` exists for tests and smoke runs.
+``paper`` is the published setting (docs/methods.md). ``quick`` is sized for a 2-core CPU
+(docs/performance.md): width 16, 64² crops, batch 16. ``tiny`` exists for tests and smoke runs.
 Any field can be changed on the command line, ``quick[epochs=3]``; the changed profile is
 named by that text, so its runs are told apart from the named profile's in every report.
 """

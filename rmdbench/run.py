@@ -20,7 +20,7 @@ from rmdbench.contracts.method import MethodContext
 from rmdbench.data.base import SegmentationData
 from rmdbench.errors import UserError
 from rmdbench.metrics import CONVENTIONS, evaluate_cases
-from rmdbench.noise import apply_noise
+from rmdbench.noise import apply_noise, severity_key
 from rmdbench.params import build_params
 from rmdbench.profiles import Profile
 from rmdbench.provenance import provenance
@@ -74,7 +74,7 @@ class RunSpec:
     @property
     def severity_key(self) -> str:
         """The severity as one canonical string (part of the noise seed)."""
-        return json.dumps(self.noise_params, sort_keys=True, default=str)
+        return severity_key(self.noise_params)
 
     @property
     def noisy_label_seed(self) -> tuple:

@@ -18,6 +18,7 @@ from typing import Any
 
 from rich.console import Console
 
+from rmdbench import labels
 from rmdbench.data.resolve import (
     check_dataset,
     dataset_identity,
@@ -37,7 +38,7 @@ from rmdbench.executors.base import (
     WorkerSettings,
 )
 from rmdbench.executors.progress import SweepMonitor
-from rmdbench.noise import check_noise_dims
+from rmdbench.noise import check_noise_dims, parse_noise_ratios
 from rmdbench.params import build_params, params_dict, parse_component, split_top_level
 from rmdbench.plugins import load_builtins
 from rmdbench.profiles import Profile
@@ -47,33 +48,6 @@ from rmdbench.store import RunStore
 
 #: a method or noise model: 'rmd[distill=false]', or ('rmd', {'distill': False}) from YAML
 Component = str | tuple[str, dict]
-
-
-def check_noise_ratio(ratio: float) -> float:
-    if not 0.0 <= ratio <= 1.0:
-        raise UserError(
-            f"noise ratio {ratio:g} is outside [0, 1]; pass a fraction of training masks, "
-            "e.g. --noise 0.8"
-        )
-    return float(ratio)
-
-
-def parse_ratios(values: Sequence[str | float]) -> list[float]:
-    """'--noise 0 0.4 0.8', '--noise 0,0.4', repeated --noise and YAML numbers all give a
-    list of floats."""
-    ratios = []
-    for value in values:
-        if isinstance(value, int | float) and not isinstance(value, bool):
-            ratios.append(float(value))
-            continue
-        for item in str(value).replace(",", " ").split():
-            try:
-                ratios.append(float(item))
-            except ValueError:
-                raise UserError(
-                    f"'{item}' is not a noise ratio; pass numbers in [0, 1], e.g. --noise 0 0.4 0.8"
-                ) from None
-    return ratios
 
 
 def _component(component: Component) -> tuple[str, dict]:
@@ -114,7 +88,7 @@ def plan_sweep(
     for dataset in datasets:
         check_dataset(dataset, cache_dir)
     identities = {dataset: dataset_identity(dataset, cache_dir) for dataset in datasets}
-    ratios = [check_noise_ratio(ratio) for ratio in noise_ratios]
+    ratios = parse_noise_ratios(noise_ratios)
     resolved_methods = [resolve_method(component) for component in methods]
     resolved_noise = [resolve_noise_model(component) for component in noise_models]
     for dataset, (dims, _) in identities.items():
@@ -293,7 +267,7 @@ def _convert(key: str, value: Any, path: Path) -> Any:
             value,
             path,
         )
-        return parse_ratios(items)
+        return parse_noise_ratios(items)
     if key == "seeds":
         items = _as_list(value)
         _expect(
@@ -436,17 +410,8 @@ def prepare_datasets(
 
 
 def method_label(spec: RunSpec) -> str:
-    """The method and the hyper-parameters that differ from its defaults: 'rmd[distill=False]'."""
-    try:
-        defaults = params_dict(METHODS.get(spec.method).Params())
-    except (TypeError, UserError):
-        defaults = {}
-    changed = {
-        key: value for key, value in spec.method_params.items() if defaults.get(key) != value
-    }
-    if not changed:
-        return spec.method
-    return f"{spec.method}[{','.join(f'{key}={value}' for key, value in changed.items())}]"
+    """The method and the hyper-parameters that differ from its defaults: 'rmd[distill=false]'."""
+    return labels.method_label(spec.method, spec.method_params)
 
 
 def run_cost(spec: RunSpec) -> float:

@@ -2,7 +2,7 @@
 
 ``preview`` draws a few training cases with their clean and noisy masks; ``stats`` measures
 the realised noise of every model and preset next to the disagreement of real readers, so
-a severity can be calibrated against annotations one trusts (spec/noise.md).
+a severity can be calibrated against annotations one trusts (docs/noise.md).
 
 The noisy masks are exactly those a sweep run trains on for the same dataset, crop size,
 noise model, severity and seed: both seed the noise with the same severity key.
@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import io
 import itertools
-import json
 import math
 from dataclasses import dataclass
 from pathlib import Path
@@ -70,8 +69,10 @@ class Severity:
 
     @property
     def key(self) -> str:
-        """The severity key a sweep run uses (RunSpec.severity_key), so labels match runs."""
-        return json.dumps(self.params, sort_keys=True, default=str)
+        """The severity key a sweep run uses, so labels match runs."""
+        from rmdbench.noise import severity_key
+
+        return severity_key(self.params)
 
 
 def resolve_severities(text: str, every_preset: bool) -> list[Severity]:
@@ -105,23 +106,6 @@ def load_dataset(name: str, crop_size: int) -> SegmentationData:
     if crop_size < 8:
         raise UserError(f"--crop-size {crop_size} is too small; use e.g. --crop-size 64")
     return DATASETS.get(name)(crop_size=crop_size, cache_dir=None)
-
-
-def parse_ratio_values(values: list[str]) -> list[float]:
-    """'--noise 0.4 0.8', '--noise 0.4,0.8' and repeated --noise all give checked floats."""
-    from rmdbench.noise import check_noise_ratio
-
-    ratios = []
-    for value in values:
-        for item in value.replace(",", " ").split():
-            try:
-                number = float(item)
-            except ValueError:
-                raise UserError(
-                    f"'{item}' is not a noise ratio; pass numbers in [0, 1], e.g. --noise 0.4 0.8"
-                ) from None
-            ratios.append(check_noise_ratio(number))
-    return ratios
 
 
 def noisy_masks(
@@ -368,11 +352,12 @@ def preview(
     crop_size: Annotated[int, typer.Option("--crop-size", help="Crop size in px.")] = 64,
 ) -> None:
     """Draw a few training cases: image, clean mask, and noisy masks as contours."""
+    from rmdbench.noise import parse_noise_ratios
     from rmdbench.plugins import load_builtins
 
     try:
         load_builtins()
-        ratios = parse_ratio_values([*(noise or []), *context.args])
+        ratios = parse_noise_ratios([*(noise or []), *context.args])
         severities = resolve_severities(noise_model, every_preset=not ratios)
         data = load_dataset(dataset, crop_size)
         path = write_preview(data, severities, ratios, cases, seed, out)

@@ -184,13 +184,13 @@ def sweep(
     Done runs are skipped and failed ones kept (--retry-failed reruns them), so rerunning
     a killed sweep completes the rest; a run locked by a concurrent sweep is left to it."""
     from rmdbench.executors.base import DatasetCache, WorkerSettings
+    from rmdbench.noise import parse_noise_ratios
     from rmdbench.plugins import load_plugins
     from rmdbench.profiles import get_profile
     from rmdbench.store import RunStore
     from rmdbench.sweep import (
         SweepConfig,
         grid_summary,
-        parse_ratios,
         plan_sweep,
         prepare_datasets,
         read_sweep_file,
@@ -205,7 +205,7 @@ def sweep(
     options = SweepConfig()
     try:
         flags: dict[str, Any] = {
-            "noise": parse_ratios([*(noise or []), *context.args]) or None,
+            "noise": parse_noise_ratios([*(noise or []), *context.args]) or None,
             "methods": split_list(methods) if methods else None,
             "noise_model": split_list(noise_model) if noise_model else None,
             "dataset": split_list(dataset) if dataset else None,

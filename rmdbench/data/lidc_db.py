@@ -400,9 +400,3 @@ def central_slice(nodule: Nodule) -> SliceMasks:
             best, best_area = SliceMasks(k, origin, readers), area
     assert best is not None  # a nodule has at least one contour
     return best
-
-
-def dice(a: np.ndarray, b: np.ndarray) -> float:
-    """Dice overlap of two boolean masks; 1.0 when both are empty."""
-    total = int(a.sum()) + int(b.sum())
-    return 1.0 if total == 0 else 2.0 * int(np.logical_and(a, b).sum()) / total

@@ -38,7 +38,7 @@ def random_sample_flips(
 
 @dataclass(frozen=True)
 class StrongAugmentation:
-    """RMD's joint data augmentation (spec/methods.md, step 3)."""
+    """RMD's joint data augmentation (docs/methods.md, step 3)."""
 
     noise_std: float = 0.02
     displacement_sigma: tuple[float, float] = (1.0, 26.0)  # px, std of the control points

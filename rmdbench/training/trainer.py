@@ -19,6 +19,7 @@ from torch.profiler import record_function
 
 from rmdbench.contracts.method import Method, StepOutput, StepState
 from rmdbench.errors import UserError
+from rmdbench.metrics import dice_per_case
 from rmdbench.profiles import PRECISIONS, Profile
 from rmdbench.training.augment import random_sample_flips
 from rmdbench.training.checkpoint import Checkpointing, random_state, restore_random_state
@@ -77,25 +78,6 @@ class DeviceData:
 
     def __len__(self) -> int:
         return self.images.shape[0]
-
-
-def dice_per_case(predicted: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-    """Binary Dice per case; both empty = 1 (spec/metrics.md)."""
-    dims = tuple(range(1, predicted.ndim))
-    intersection = (predicted * target).sum(dims)
-    total = predicted.sum(dims) + target.sum(dims)
-    return torch.where(total > 0, 2 * intersection / total.clamp_min(1), torch.ones_like(total))
-
-
-def mean_dice_per_case(predicted: torch.Tensor, target: torch.Tensor, num_classes: int):
-    """Dice per case of integer label maps, averaged over the foreground classes."""
-    if num_classes <= 2:
-        return dice_per_case((predicted > 0).float(), (target > 0).float())
-    per_class = [
-        dice_per_case((predicted == label).float(), (target == label).float())
-        for label in range(1, num_classes)
-    ]
-    return torch.stack(per_class).mean(0)
 
 
 class Trainer:
@@ -283,4 +265,4 @@ class Trainer:
             return torch.tensor(float("nan"))
         predicted = self.predict(method, val.images)
         num_classes = max(2, method.context.num_classes)
-        return mean_dice_per_case(predicted, val.labels[:, 0], num_classes).mean().cpu()
+        return dice_per_case(predicted, val.labels[:, 0], num_classes).mean().cpu()

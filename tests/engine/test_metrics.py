@@ -245,3 +245,21 @@ def test_bad_inputs_are_rejected() -> None:
         case_metrics(mask + 2, mask)
     with pytest.raises(ValueError, match="spacing"):
         case_metrics(mask, mask, (1.0, 1.0, 1.0))
+
+
+@pytest.mark.parametrize("num_classes", [2, 4])
+def test_the_device_dice_of_validation_equals_the_metrics_dice(num_classes):
+    """Validation during training scores with the same Dice as the test metrics."""
+    import torch
+
+    from rmdbench.metrics import dice, dice_per_case
+
+    rng = np.random.default_rng(3)
+    predicted = rng.integers(0, num_classes, size=(5, 9, 9))
+    target = rng.integers(0, num_classes, size=(5, 9, 9))
+    predicted[0] = 0
+    target[0] = 0  # both empty: 1
+    expected = [dice(p, t, num_classes) for p, t in zip(predicted, target, strict=True)]
+    found = dice_per_case(torch.from_numpy(predicted), torch.from_numpy(target), num_classes)
+    assert expected[0] == 1.0
+    np.testing.assert_allclose(found.numpy(), expected, rtol=1e-6)

@@ -14,6 +14,7 @@ from torch.nn import functional as F
 
 from rmdbench.backbones.unet import UNet2D, UNet3D
 from rmdbench.contracts.method import MethodContext
+from rmdbench.metrics import dice_per_case
 from rmdbench.plugins import load_builtins
 from rmdbench.registry import METHODS
 from rmdbench.training.losses import (
@@ -25,7 +26,7 @@ from rmdbench.training.losses import (
     pixel_squared_distance,
 )
 from rmdbench.training.selection import kept_count, smallest_mask
-from rmdbench.training.trainer import DeviceData, Trainer, mean_dice_per_case
+from rmdbench.training.trainer import DeviceData, Trainer
 from tests.helpers.prepare import finished_records, run_prepare, tiny_sweep
 
 load_builtins()
@@ -81,7 +82,7 @@ def test_validation_dice_is_the_mean_over_foreground_classes():
     target = torch.tensor([[[1, 1, 2, 2, 0, 0]]])
     predicted = torch.tensor([[[1, 1, 2, 0, 0, 3]]])
     # class 1: 1.0, class 2: 2*1/(1+2) = 2/3, class 3: 0 (predicted, absent)
-    assert mean_dice_per_case(predicted, target, 4).item() == pytest.approx((1 + 2 / 3 + 0) / 3)
+    assert dice_per_case(predicted, target, 4).item() == pytest.approx((1 + 2 / 3 + 0) / 3)
 
 
 def _fit(name: str, images: torch.Tensor, labels: torch.Tensor, network, num_classes: int):

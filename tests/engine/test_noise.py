@@ -16,6 +16,7 @@ from rmdbench.contracts.noise_model import NoiseCase, NoiseModel
 from rmdbench.data.base import SegmentationData
 from rmdbench.errors import UserError
 from rmdbench.noise import REALISED_COLUMNS, NoisyLabels, apply_noise, corrupted_count, severity_key
+from rmdbench.params import params_dict
 from rmdbench.registry import NOISE_MODELS
 
 N_TRAIN, N_VAL, N_TEST = 30, 5, 5
@@ -220,9 +221,13 @@ def test_multiclass_labels_stay_in_range() -> None:
 
 def test_default_preset_key_is_the_canonical_severity(data: SegmentationData) -> None:
     model = _distortion()
-    key = severity_key(model)
-    assert key == severity_key(NOISE_MODELS.get("distortion").from_preset("default"))
-    assert key != severity_key(NOISE_MODELS.get("distortion").from_preset("acdc"))
+    distortion = NOISE_MODELS.get("distortion")
+    key = severity_key(params_dict(model.params))
+    assert key == severity_key(params_dict(distortion.from_preset("default").params))
+    assert key != severity_key(params_dict(distortion.from_preset("acdc").params))
+    # the key a sweep run seeds its noise with, for the same severity
+    spec_params = params_dict(distortion.resolve_params("default"))
+    assert key == severity_key(spec_params)
     implicit = apply_noise(data, model, 0.5, seed=1)
     explicit = apply_noise(data, model, 0.5, seed=1, preset_key=key)
     np.testing.assert_array_equal(implicit.masks, explicit.masks)

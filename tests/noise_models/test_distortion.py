@@ -1,4 +1,4 @@
-"""The distortion noise model keeps the properties it promises (spec/noise.md)."""
+"""The distortion noise model keeps the properties it promises (docs/noise.md)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Every registered noise model keeps the promises of spec/noise.md (conformance), and each
+"""Every registered noise model keeps the promises of docs/noise.md (conformance), and each
 model of the issue keeps its own (erosion shrinks, bias is one-way, a reader is real, ...)."""
 
 from __future__ import annotations
