@@ -51,10 +51,11 @@ class NoParams:
 
 
 class Method(nn.Module):
-    """Base class for training methods. Subclasses set ``name``, ``Params`` (a frozen
-    dataclass whose defaults are the paper's) and ``num_networks``, and implement
-    ``training_step``. Prediction uses network 1 unless a method says otherwise
-    (rmdbench's declared choice for every two-network method)."""
+    """Base class for training methods. Subclasses set ``Params`` (a frozen dataclass
+    whose defaults are the paper's) and ``num_networks``, and implement
+    ``training_step``; ``@METHODS.register(name)`` sets ``name``. Prediction uses
+    network 1 unless a method says otherwise (rmdbench's declared choice for every
+    two-network method)."""
 
     name: ClassVar[str] = ""
     Params: ClassVar[type] = NoParams
@@ -75,7 +76,27 @@ class Method(nn.Module):
     def training_step(
         self, images: torch.Tensor, labels: torch.Tensor, state: StepState
     ) -> StepOutput:
+        """The loss of one training iteration on one batch (networks in training mode).
+
+        ``images``: float [N, C, H, W] (3D: [N, C, D, H, W]), intensities in [0, 1], on the
+        training device, already randomly flipped. ``labels``: float [N, 1, *S], the NOISY
+        training labels flipped with the images: 0/1 for a binary task, the class index
+        0..K-1 (stored as a float) for K > 2 classes; ``pixel_loss`` takes both as they are.
+        Networks in ``self.networks`` return logits: one channel (binary) or K.
+
+        ``state.progress`` in [0, 1) is the fraction of training done; pass it to
+        ``self.context.schedule`` so ramps and milestones match the other methods.
+        ``state.generator`` (a torch.Generator on the device) is the only source of
+        randomness to draw from: it is seeded from the run and checkpointed.
+
+        Return ``StepOutput(loss, logs)``: a scalar loss with gradient (the Trainer runs one
+        backward and one Adam step over all parameters) and detached scalar tensors to log,
+        at least ``"loss"``; never call ``.item()`` here (the Trainer reads logs once per
+        epoch and stops a run whose logged values are not finite).
+        """
         raise NotImplementedError
 
     def predict_logits(self, images: torch.Tensor) -> torch.Tensor:
+        """Logits [N, K, *S] used for validation and test (eval mode, no gradient):
+        network 1's by default."""
         return self.networks[0](images)

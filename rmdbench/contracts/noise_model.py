@@ -71,5 +71,15 @@ class NoiseModel:
         return cls(replace(cls.Params(), **{**preset_values, **overrides}))
 
     def corrupt(self, case: NoiseCase, rng: np.random.Generator) -> np.ndarray:
-        """Return the noisy mask (same shape and dtype as ``case.mask``)."""
+        """Return the noisy mask of one training case the noise ratio selected.
+
+        ``case.mask`` is the clean label, uint8 [H, W] (or [D, H, W] when ``spatial_dims``
+        has 3): 0/1, or class indices when ``case.num_classes`` > 2; do not modify it in
+        place. ``case.spacing`` is mm per axis; ``case.readers[:case.reader_count]`` are
+        real annotators' masks when the dataset has them (set ``requires_readers``).
+        ``rng`` is seeded by (dataset, noise model, severity, seed, case id) and is the only
+        randomness to use, so a case's noisy mask is the same at every ratio and for every
+        method. The result must have the mask's shape (it is stored as uint8), keep binary
+        masks binary and labels within 0..num_classes-1, and leave an empty mask empty.
+        """
         raise NotImplementedError

@@ -1,5 +1,5 @@
 """Every registered noise model keeps the promises of docs/noise.md (conformance), and each
-model of the issue keeps its own (erosion shrinks, bias is one-way, a reader is real, ...)."""
+built-in model keeps its own (erosion shrinks, bias is one-way, a reader is real, ...)."""
 
 from __future__ import annotations
 
@@ -29,7 +29,7 @@ from rmdbench.sweep import resolve_noise_model
 
 load_builtins()
 MODEL_NAMES = NOISE_MODELS.names()
-ISSUE_MODELS = ("erosion_dilation", "reader", "bias", "affine", "boundary", "mixed")
+BUILTIN_MODELS = ("erosion_dilation", "reader", "bias", "affine", "boundary", "mixed")
 
 
 @cache
@@ -68,8 +68,8 @@ def corrupted_ids(noisy) -> set[str]:
 # --- conformance: every registered noise model ------------------------------------------
 
 
-def test_the_issue_models_are_registered() -> None:
-    assert set(ISSUE_MODELS) <= set(MODEL_NAMES)
+def test_every_builtin_noise_model_is_registered() -> None:
+    assert set(BUILTIN_MODELS) <= set(MODEL_NAMES)
 
 
 @pytest.mark.parametrize("name", MODEL_NAMES)
