@@ -14,13 +14,7 @@ import pandas as pd
 from rmdbench.errors import UserError
 from rmdbench.metrics import CONVENTIONS, METRIC_KEYS
 
-from .load import (
-    RunStoreData,
-    apply_filters,
-    check_conventions,
-    check_duplicates,
-    load_store,
-)
+from .filters import apply_filters
 from .plots import (
     plot_case_boxes,
     plot_critical_difference,
@@ -28,6 +22,7 @@ from .plots import (
     plot_realised_noise,
 )
 from .stats import ALPHA, friedman, paired_wilcoxon
+from .store_reader import RunStoreData, check_conventions, check_duplicates, load_store
 from .tables import (
     MetricTable,
     build_table,
@@ -138,6 +133,51 @@ def _table_block(table: MetricTable, significance_note: str) -> tuple[list[str],
     note = f"{table.spread_note()[0].upper()}{table.spread_note()[1:]}; bold: {best} in its column."
     footnote = f"{note} {significance_note}".strip()
     return [f"### {table.title}", "", to_markdown(table), "", f"> {footnote}", ""], footnote
+
+
+@dataclass
+class TableOutput:
+    """Every table of the report once more, for tables.tex and tables.csv."""
+
+    latex: list[str] = field(default_factory=list)
+    rows: list[pd.DataFrame] = field(default_factory=list)
+
+
+def _setting_tables(
+    group: pd.DataFrame,
+    title: str,
+    store: RunStoreData,
+    options: ReportOptions,
+    tables: TableOutput,
+    ablation_of: str | None = None,
+) -> list[str]:
+    """The tables of one setting, one per metric, then the setting's footnote. Rows are
+    the methods, marked against ``options.reference``; in the ablation of a method, its
+    variants, marked against its defaults."""
+    reference, row, order, row_title = options.reference, "method_label", None, "method"
+    if ablation_of is not None:
+        reference, row, order, row_title = "default", "method_variant", ["default"], "variant"
+    unit = hd_unit(group)
+    lines = []
+    for metric in options.metrics:
+        tests, note = _significance(group, metric, reference, row, options.alpha)
+        if ablation_of is not None:
+            note = note.replace("differs from default", f"differs from {ablation_of} (default)")
+        table = build_table(
+            group,
+            metric,
+            f"{title} · {metric_title(metric, unit)}",
+            significance=tests,
+            reference=reference,
+            row=row,
+            order=order,
+            row_title=row_title,
+        )
+        block, footnote = _table_block(table, note)
+        lines += block
+        tables.latex.append(to_latex(table, footnote))
+        tables.rows.append(to_rows(table))
+    return [*lines, *setting_footnote(group, store), ""]
 
 
 def setting_footnote(group: pd.DataFrame, store: RunStoreData) -> list[str]:
@@ -304,63 +344,13 @@ def build_report(
         ]
     lines += [f"- note: {note}" for note in report.notes] + ([""] if report.notes else [])
 
-    latex_tables: list[str] = []
-    csv_rows: list[pd.DataFrame] = []
+    tables = TableOutput()
     lines += ["## Results", ""]
     for title, group in setting_groups(main):
-        unit = hd_unit(group)
-        for metric in options.metrics:
-            tests, note = _significance(group, metric, reference, "method_label", options.alpha)
-            table = build_table(
-                group,
-                metric,
-                f"{title} · {metric_title(metric, unit)}",
-                significance=tests,
-                reference=reference,
-            )
-            block, footnote = _table_block(table, note)
-            lines += block
-            latex_tables.append(to_latex(table, footnote))
-            csv_rows.append(to_rows(table))
-        lines += [*setting_footnote(group, store), ""]
+        lines += _setting_tables(group, title, store, options, tables)
 
     for method, method_cases in ablations.items():
-        compared = [
-            (title, group)
-            for title, group in setting_groups(method_cases)
-            if group["method_variant"].nunique() > 1  # not only the defaults
-        ]
-        if not compared:
-            continue
-        lines += [
-            f"## Ablation: {method}",
-            "",
-            f"Rows: hyper-parameters that differ from {method}'s defaults "
-            f"('default' = {method} as registered).",
-            "",
-        ]
-        for title, group in compared:
-            unit = hd_unit(group)
-            for metric in options.metrics:
-                tests, note = _significance(
-                    group, metric, "default", "method_variant", options.alpha
-                )
-                note = note.replace("differs from default", f"differs from {method} (default)")
-                table = build_table(
-                    group,
-                    metric,
-                    f"{method} ablation · {title} · {metric_title(metric, unit)}",
-                    significance=tests,
-                    reference="default",
-                    row="method_variant",
-                    order=["default"],
-                    row_title="variant",
-                )
-                block, footnote = _table_block(table, note)
-                lines += block
-                latex_tables.append(to_latex(table, footnote))
-                csv_rows.append(to_rows(table))
-            lines += [*setting_footnote(group, store), ""]
+        lines += _ablation_section(method, method_cases, store, options, tables)
 
     lines += ["## Ranks across settings", ""]
     for metric in options.metrics:
@@ -368,8 +358,51 @@ def build_report(
         lines += section
         report.files += paths
 
-    lines += ["## Figures", ""]
-    for metric in options.metrics:
+    lines += _figure_section(main, out_dir, options.metrics, report)
+    if options.qualitative:
+        lines += _qualitative_lines(store.restrict(main), out_dir, options.metrics[0], report)
+
+    lines += ["## Provenance", "", *provenance_lines(store), ""]
+    lines += _table_files(options.table_format, tables, out_dir, report)
+    report.path.write_text("\n".join(lines))
+    return report
+
+
+def _ablation_section(
+    method: str,
+    method_cases: pd.DataFrame,
+    store: RunStoreData,
+    options: ReportOptions,
+    tables: TableOutput,
+) -> list[str]:
+    """A method's variants against its defaults, per setting where it has variants."""
+    compared = [
+        (title, group)
+        for title, group in setting_groups(method_cases)
+        if group["method_variant"].nunique() > 1  # not only the defaults
+    ]
+    if not compared:
+        return []
+    lines = [
+        f"## Ablation: {method}",
+        "",
+        f"Rows: hyper-parameters that differ from {method}'s defaults "
+        f"('default' = {method} as registered).",
+        "",
+    ]
+    for title, group in compared:
+        lines += _setting_tables(
+            group, f"{method} ablation · {title}", store, options, tables, ablation_of=method
+        )
+    return lines
+
+
+def _figure_section(
+    main: pd.DataFrame, out_dir: Path, metrics: Sequence[str], report: Report
+) -> list[str]:
+    """Per metric: metric vs noise ratio, per-case boxes, realised noise vs test metric."""
+    lines = ["## Figures", ""]
+    for metric in metrics:
         name = metric.upper()
         figures = [
             (
@@ -385,28 +418,31 @@ def build_report(
         for path, caption in figures:
             lines += [f"### {caption}", "", f"![{caption}]({path.name})", ""]
             report.files.append(path)
-    if options.qualitative:
-        lines += _qualitative_lines(store.restrict(main), out_dir, options.metrics[0], report)
+    return lines
 
-    lines += ["## Provenance", "", *provenance_lines(store), ""]
-    if options.table_format == "latex":
+
+def _table_files(
+    table_format: str, tables: TableOutput, out_dir: Path, report: Report
+) -> list[str]:
+    """tables.tex or tables.csv when asked for, and the line of report.md that names it."""
+    if table_format == "latex":
         path = out_dir / "tables.tex"
-        path.write_text(latex_document(latex_tables))
+        path.write_text(latex_document(tables.latex))
         report.files.append(path)
-        lines += [f"LaTeX tables (booktabs): `{path.name}`.", ""]
-    elif options.table_format == "csv":
+        return [f"LaTeX tables (booktabs): `{path.name}`.", ""]
+    if table_format == "csv":
         path = out_dir / "tables.csv"
-        pd.concat(csv_rows, ignore_index=True).to_csv(path, index=False)
+        pd.concat(tables.rows, ignore_index=True).to_csv(path, index=False)
         report.files.append(path)
-        lines += [f"Table cells as CSV: `{path.name}`.", ""]
-    report.path.write_text("\n".join(lines))
-    return report
+        return [f"Table cells as CSV: `{path.name}`.", ""]
+    return []
 
 
 def _qualitative_lines(
     store: RunStoreData, out_dir: Path, metric: str, report: Report
 ) -> list[str]:
-    """The qualitative figure, or a note saying why there is none (it needs the dataset)."""
+    """The qualitative figure, or a note saying why there is none (it needs the dataset for
+    the test images); its own notes (no stored noisy example) go to the report's notes."""
     from .qualitative import qualitative_figure
 
     heading = "### Qualitative examples"
@@ -416,4 +452,5 @@ def _qualitative_lines(
         report.notes.append(f"qualitative figure skipped: {error}")
         return [heading, "", f"Skipped: {error}", ""]
     report.files.append(figure.path)
+    report.notes += [f"qualitative figure: {note}" for note in figure.notes]
     return [heading, "", f"![qualitative examples]({figure.path.name})", "", figure.caption, ""]

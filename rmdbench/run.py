@@ -20,7 +20,7 @@ from rmdbench.contracts.method import MethodContext
 from rmdbench.data.base import SegmentationData
 from rmdbench.errors import UserError
 from rmdbench.metrics import CONVENTIONS, evaluate_cases
-from rmdbench.noise import apply_noise, severity_key
+from rmdbench.noise import NoisyLabels, apply_noise, severity_key
 from rmdbench.params import build_params
 from rmdbench.profiles import Profile
 from rmdbench.provenance import provenance
@@ -32,6 +32,8 @@ from rmdbench.training.losses import output_channels
 from rmdbench.training.trainer import DeviceData, NonFiniteLossError, Trainer
 
 SPEC_VERSION = 1  # bump when the meaning of a spec field changes
+#: one corrupted training case as the run trained on it (``noisy_example``), for reports
+NOISY_EXAMPLE_FILE = "noisy_example.npz"
 
 
 @dataclass(frozen=True)
@@ -157,6 +159,7 @@ def train_and_evaluate(
         "predictions": predictions,
         "test_case_ids": data.case_ids[test_index],
         "noise_summary": noisy.summary(),
+        "noisy_example": noisy_example(data, noisy) if spec.noise_ratio > 0 else None,
         "timings": {
             "train_seconds": training.train_seconds,
             "seconds_per_iteration": training.seconds_per_iteration,
@@ -166,6 +169,35 @@ def train_and_evaluate(
             "total_seconds": time.perf_counter() - started,
         },
         "sizes": {"train": len(train_index), "val": len(val_index), "test": len(test_index)},
+    }
+
+
+def noisy_example(data: SegmentationData, noisy: NoisyLabels) -> dict[str, np.ndarray] | None:
+    """One corrupted training case as the run trained on it, so that a report shows a noisy
+    label without regenerating noise: ``image``, ``clean_mask``, ``noisy_mask``, ``case_id``
+    and ``noisy_dsc`` (Dice of noisy vs clean). The case is picked deterministically: of the
+    corrupted training cases in ``noisy.realised`` (the cases trained on) with a non-empty
+    clean mask (any corrupted case when none has one), the one at the median of their Dice
+    (the lower middle one for an even count; equal Dice in training order). None when no
+    case was corrupted."""
+    realised = noisy.realised
+    corrupted = realised[realised["corrupted"].astype(bool) & realised["noisy_dsc"].notna()]
+    if corrupted.empty:
+        return None
+    index_of = {str(case_id): index for index, case_id in enumerate(data.case_ids)}
+    indices = np.array([index_of[str(case_id)] for case_id in corrupted["case_id"]])
+    dice = corrupted["noisy_dsc"].to_numpy(dtype=float)
+    non_empty = np.array([bool(data.masks[index].any()) for index in indices])
+    if non_empty.any():
+        indices, dice = indices[non_empty], dice[non_empty]
+    pick = int(np.argsort(dice, kind="stable")[(len(dice) - 1) // 2])
+    index = int(indices[pick])
+    return {
+        "image": data.images[index],
+        "clean_mask": data.masks[index],
+        "noisy_mask": noisy.masks[index],
+        "case_id": np.array(str(data.case_ids[index])),
+        "noisy_dsc": np.array(dice[pick]),
     }
 
 
@@ -234,6 +266,8 @@ def execute_run(
             predictions=output["predictions"],
             case_ids=output["test_case_ids"],
         )
+        if output["noisy_example"] is not None:
+            np.savez_compressed(staging / NOISY_EXAMPLE_FILE, **output["noisy_example"])
         summary = summarise_cases(output["cases"])
         write_json(
             staging / RESULT_FILE,

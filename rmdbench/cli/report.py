@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from rmdbench.cli.common import console, fail
+from rmdbench.cli.common import fail, say
 from rmdbench.errors import UserError
 
 
@@ -38,7 +38,7 @@ def report(
     qualitative: Annotated[
         bool,
         typer.Option(
-            help="Draw the qualitative figure (reloads the dataset to show images).",
+            help="Draw the qualitative figure (loads the dataset for the test images).",
         ),
     ] = True,
 ) -> None:
@@ -58,5 +58,5 @@ def report(
     except UserError as error:
         raise fail(str(error)) from None
     for note in written.notes:
-        console.print(f"note: {note}", markup=False, highlight=False)
-    console.print(f"wrote {written.path} and {len(written.files)} more file(s)", markup=False)
+        say(f"note: {note}")
+    say(f"wrote {written.path} and {len(written.files)} more file(s)")

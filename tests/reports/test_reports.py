@@ -25,7 +25,7 @@ from rmdbench.params import build_params
 from rmdbench.plugins import load_builtins
 from rmdbench.profiles import get_profile
 from rmdbench.registry import DATASETS, NOISE_MODELS
-from rmdbench.reports.load import apply_filters, load_runs, load_store
+from rmdbench.reports.filters import apply_filters
 from rmdbench.reports.report import ReportOptions, build_report
 from rmdbench.reports.stats import (
     average_ranks,
@@ -35,8 +35,9 @@ from rmdbench.reports.stats import (
     nemenyi_critical_difference,
     paired_wilcoxon,
 )
+from rmdbench.reports.store_reader import load_runs, load_store
 from rmdbench.reports.tables import build_table, latex_escape, to_latex, to_markdown
-from rmdbench.run import RunSpec
+from rmdbench.run import NOISY_EXAMPLE_FILE, RunSpec, noisy_example
 from rmdbench.store import RESULT_FILE, SPEC_FILE, write_json
 from rmdbench.sweep import resolve_method, resolve_noise_model
 
@@ -62,8 +63,9 @@ def write_run(
     case_ids,
     realised,
     conventions: str = CONVENTIONS,
+    example: dict | None = None,
 ) -> None:
-    """One run directory as rmdbench.run writes it."""
+    """One run directory as rmdbench.run writes it (``example``: its noisy_example.npz)."""
     run_dir = root / spec.run_name
     run_dir.mkdir(parents=True)
     write_json(run_dir / SPEC_FILE, spec.as_dict())
@@ -71,6 +73,8 @@ def write_run(
     realised.to_parquet(run_dir / "noise.parquet", index=False)
     pd.DataFrame({"epoch": [0], "loss": [0.5]}).to_parquet(run_dir / "curve.parquet")
     np.savez_compressed(run_dir / "predictions.npz", predictions=predictions, case_ids=case_ids)
+    if example is not None:
+        np.savez_compressed(run_dir / NOISY_EXAMPLE_FILE, **example)
     corrupted = realised[realised["corrupted"]]
     noise = {
         "mean_noisy_dsc": float(corrupted["noisy_dsc"].mean()) if len(corrupted) else math.nan,
@@ -120,8 +124,11 @@ def store(tmp_path_factory):
                 seed,
                 profile.as_dict(),
             )
-            realised = apply_noise(data, model, ratio, seed, base.severity_key).realised
+            noisy = apply_noise(data, model, ratio, seed, base.severity_key)
+            realised = noisy.realised
             realised = realised[realised["case_id"].isin(train_ids)].reset_index(drop=True)
+            noisy = dataclasses.replace(noisy, realised=realised)  # as a run: cases trained on
+            example = noisy_example(data, noisy) if ratio > 0 else None
             draws = np.random.default_rng([seed, int(10 * ratio)]).random(len(test))
             for text, rate in EROSION_RATE.items():
                 name, params = resolve_method(text)
@@ -147,7 +154,9 @@ def store(tmp_path_factory):
                     predictions, data.masks[test], data.spacing[test], data.case_ids[test]
                 )
                 cases["hd_unit"] = "mm"
-                write_run(root, spec, cases, predictions, data.case_ids[test], realised)
+                write_run(
+                    root, spec, cases, predictions, data.case_ids[test], realised, example=example
+                )
     return root
 
 
@@ -385,6 +394,64 @@ def test_report_writes_tables_statistics_and_figures(store, tmp_path):
     # single is clearly worse than rmd at r=0.8 in this store: marked; rmd itself never
     rows = [line for line in text.splitlines() if line.startswith("| single |")]
     assert rows[0].rstrip(" |").endswith("†")
+
+
+def no_noise_regeneration(monkeypatch) -> dict:
+    """Reports read noise from the store: apply_noise fails, the figure's panels are kept."""
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("a report regenerated noisy labels")
+
+    monkeypatch.setattr("rmdbench.noise.apply_noise", refuse)
+    drawn: dict = {}
+    from rmdbench.reports import qualitative
+
+    def keep(panels, path):
+        drawn.update(panels)
+        return plot_qualitative(panels, path)
+
+    plot_qualitative = qualitative.plot_qualitative
+    monkeypatch.setattr(qualitative, "plot_qualitative", keep)
+    return drawn
+
+
+def test_qualitative_figure_shows_the_stored_noisy_example(store, tmp_path, monkeypatch):
+    drawn = no_noise_regeneration(monkeypatch)
+    report = build_report(store, tmp_path, ReportOptions(metrics=("dsc",)))
+    text = report.path.read_text()
+    assert "last row: one corrupted training case with the noisy label" in text
+    assert not [note for note in report.notes if "noisy" in note]
+    assert (tmp_path / "qualitative.png").stat().st_size > 500
+    # the figure: r=0.8, seed 0, the first method's run (coteaching) and its stored example
+    run_dir = next(store.glob("coteaching-*-r0.8-s0-*"))
+    with np.load(run_dir / NOISY_EXAMPLE_FILE) as stored:
+        example = dict(stored)
+    assert [name for name in drawn if name.startswith("train")] == [f"train {example['case_id']}"]
+    row = drawn[f"train {example['case_id']}"]
+    np.testing.assert_array_equal(row[1][1], example["clean_mask"])
+    np.testing.assert_array_equal(row[2][1], example["noisy_mask"])
+    assert row[2][0] == f"noisy label\nDice {float(example['noisy_dsc']):.2f} vs clean"
+
+
+def test_runs_without_a_stored_noisy_example_get_a_note(store, tmp_path, monkeypatch, runner):
+    """Runs made before runs stored noisy_example.npz: no such row, a note, no crash."""
+    drawn = no_noise_regeneration(monkeypatch)
+    root = tmp_path / "runs"
+    shutil.copytree(store, root)
+    for path in root.glob(f"*/{NOISY_EXAMPLE_FILE}"):
+        path.unlink()
+    report = build_report(root, tmp_path / "out", ReportOptions(metrics=("dsc",)))
+    text = report.path.read_text()
+    assert [note for note in report.notes if "no noisy training example" in note]
+    section = text.split("### Qualitative examples")[1].split("## Provenance")[0]
+    assert "![qualitative examples](qualitative.png)" in section
+    assert "No noisy training example: these runs were made before" in section
+    assert "last row" not in section
+    assert drawn and not [name for name in drawn if name.startswith("train")]
+    assert (tmp_path / "out" / "qualitative.png").stat().st_size > 500
+    result = runner.invoke(app, ["report", str(root), "--out", str(tmp_path / "cli")])
+    assert result.exit_code == 0, result.output
+    assert "note: qualitative figure: no noisy training example" in result.output
 
 
 def test_cli_report_csv_and_metric(store, runner, tmp_path):

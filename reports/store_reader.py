@@ -1,12 +1,11 @@
 """Run store -> one tidy pandas DataFrame: a row per run x test case, with every spec
 field as a column (method hyper-parameters as ``method.<key>``, noise severity as
 ``noise.<key>``, profile fields as ``profile.<key>``), so that any table, test or plot is a
-group-by away and any spec field can be filtered on.
+group-by away and any spec field can be filtered on (``reports.filters``). The labels that
+keep variants apart (``method_label``, ``noise_setting``, ...) come from
+``reports.labelling``.
 
-Two derived labels keep variants apart: ``method_label`` is the method name plus its
-hyper-parameters that differ from the method's defaults (``rmd[distill=false]``), so an
-ablation run never pools with the full method; ``noise_setting`` is the noise model plus
-its preset (and its severity when several share one preset).
+Reports read only what runs stored; nothing here loads a dataset or regenerates noise.
 """
 
 from __future__ import annotations
@@ -14,7 +13,6 @@ from __future__ import annotations
 import hashlib
 import json
 import math
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -23,14 +21,10 @@ import numpy as np
 import pandas as pd
 
 from rmdbench.errors import UserError
-from rmdbench.labels import (
-    NEVER_EQUAL,
-    format_value,
-    label,
-    method_defaults,
-    parameter_differences,
-)
+from rmdbench.labels import format_value
 from rmdbench.store import FAILED_FILE, RESULT_FILE
+
+from .labelling import add_labels
 
 SPEC_COLUMNS = (
     "dataset",
@@ -48,6 +42,7 @@ RUN_IDENTITY = (*SETTING_COLUMNS, "method_label", "noise_ratio", "seed")
 CASE_FILE = "cases.parquet"
 NOISE_FILE = "noise.parquet"
 PREDICTIONS_FILE = "predictions.npz"
+SHARED_CLEAN = "shared_clean"
 
 
 @dataclass
@@ -103,7 +98,25 @@ def read_result(run_dir: Path) -> dict:
 
 
 def load_runs(root: Path, run_names: set[str] | None = None) -> pd.DataFrame:
-    """Every done run under ``root`` (or only ``run_names``) as per-case rows."""
+    """Every done run under ``root`` (or only ``run_names``) as the tidy frame: one row per
+    run x test case. Its columns:
+
+    - ``case_id`` and the run's per-case metrics from ``cases.parquet`` (``dsc``, ``iou``,
+      ``hd95``, ``assd``, per class ``dsc_class<k>``..., ``empty_one``, ``empty_both``,
+      ``hd_unit``);
+    - the spec: ``dataset``, ``noise_model``, ``noise_preset``, ``noise_ratio``, ``method``,
+      ``seed``, ``backbone``, ``spec_version``, ``profile`` (its name); every field flattened
+      as ``method.<key>``, ``noise.<key>``, ``profile.<key>`` (lists as strings); and the
+      canonical JSON of each as ``method_params``, ``noise_params``, ``profile_json``;
+    - ``run`` (directory name), ``seconds_per_iteration``, ``conventions`` (a short hash of
+      the metric conventions text), ``realised_noisy_dsc`` (mean Dice of the corrupted
+      training masks vs clean; NaN at r=0) and ``realised_train_dsc`` (of all of them);
+    - labels (``reports.labelling``): ``method_label`` (``rmd[distill=false]``),
+      ``method_variant`` (``distill=false`` or ``default``), ``noise_setting``,
+      ``profile_setting``;
+    - ``shared_clean``: True on the r=0 rows copied to a noise setting that has no clean
+      runs of its own (``share_clean_runs``).
+    """
     return load_store(root, run_names).cases
 
 
@@ -135,16 +148,13 @@ def load_store(root: Path, run_names: set[str] | None = None) -> RunStoreData:
             f"run 'rmdbench sweep --out {root}' first"
         )
     cases = pd.concat(frames, ignore_index=True)
-    _add_labels(cases)
+    add_labels(cases)
     noise_frame = pd.concat(realised, ignore_index=True) if realised else pd.DataFrame()
     _add_realised(cases, noise_frame)
     cases = share_clean_runs(cases)
     return RunStoreData(
         root=root, cases=cases, results=results, realised=noise_frame, failed=failed
     )
-
-
-SHARED_CLEAN = "shared_clean"
 
 
 def share_clean_runs(cases: pd.DataFrame) -> pd.DataFrame:
@@ -237,102 +247,6 @@ def _flatten(prefix: str, values: dict, skip: frozenset | set = frozenset()) -> 
     return flat
 
 
-def method_default_values(method: str, param_sets: list[dict], weights: list[int]) -> dict:
-    """The defaults a method's runs are compared with: the registered defaults for the
-    keys the registry knows; for other keys (a plug-in not installed here, or a parameter
-    renamed since the run), the value most of the distinct settings share (ties: the most
-    run setting's value), which is the default in a one-switch-at-a-time ablation."""
-    registered = method_defaults(method) or {}
-    keys = dict.fromkeys(key for params in param_sets for key in params)
-    ranked = [
-        params
-        for _, params in sorted(zip(weights, param_sets, strict=True), key=lambda pair: -pair[0])
-    ]
-    defaults = {}
-    for key in keys:
-        if key in registered:
-            defaults[key] = registered[key]
-            continue
-        values = [
-            json.dumps(params[key], sort_keys=True, default=str)
-            for params in ranked
-            if key in params
-        ]
-        counts = pd.Series(values).value_counts(sort=False)
-        top = counts[counts == counts.max()].index
-        chosen = next(value for value in values if value in set(top))
-        defaults[key] = json.loads(chosen)
-    return defaults
-
-
-DefaultsOf = Callable[[str, list[dict], list[int]], dict]
-
-
-def _variant_labels(
-    names: pd.Series, payloads: pd.Series, defaults_of: DefaultsOf
-) -> tuple[dict, dict]:
-    """(name, json) -> full label and variant (differences alone, or 'default')."""
-    labels, variants = {}, {}
-    for name, group in pd.DataFrame({"name": names, "json": payloads}).groupby("name"):
-        counts = group["json"].value_counts(sort=False)
-        param_sets = [json.loads(text) for text in counts.index]
-        defaults = defaults_of(name, param_sets, list(counts.to_numpy()))
-        for text, params in zip(counts.index, param_sets, strict=True):
-            differences = parameter_differences(params, defaults)
-            labels[(name, text)] = label(name, differences)
-            variants[(name, text)] = label("", differences)[1:-1] or "default"
-    return labels, variants
-
-
-def _add_labels(cases: pd.DataFrame) -> None:
-    """Add ``method_label``, ``method_variant`` (the differences alone, or 'default'),
-    ``noise_setting`` and ``profile_setting`` (the profile name, plus the fields that
-    differ when runs of one profile name were made with different profile values)."""
-    labels, variants = _variant_labels(
-        cases["method"], cases["method_params"], method_default_values
-    )
-    keys = list(zip(cases["method"], cases["method_params"], strict=True))
-    cases["method_label"] = [labels[key] for key in keys]
-    cases["method_variant"] = [variants[key] for key in keys]
-
-    preset = cases["noise_preset"].fillna("default").astype(str)
-    noise_names = np.where(
-        preset == "default",
-        cases["noise_model"].astype(str),
-        cases["noise_model"].astype(str) + "[preset=" + preset + "]",
-    )
-    noise_names = pd.Series(noise_names, index=cases.index)
-    labels, _ = _variant_labels(noise_names, cases["noise_params"], _every_field_varies)
-    keys = zip(noise_names, cases["noise_params"], strict=True)
-    cases["noise_setting"] = [_merge_label(labels[key]) for key in keys]
-
-    labels, _ = _variant_labels(cases["profile"], cases["profile_json"], _every_field_varies)
-    keys = zip(cases["profile"], cases["profile_json"], strict=True)
-    cases["profile_setting"] = [_merge_label(labels[key]) for key in keys]
-
-
-def _every_field_varies(name: str, param_sets: list[dict], weights: list[int]) -> dict:
-    """A base no set equals unless there is one set: every varying field gets named."""
-    if len(param_sets) == 1:
-        return param_sets[0]
-    keys = dict.fromkeys(key for params in param_sets for key in params)
-    constant = {
-        key: param_sets[0].get(key)
-        for key in keys
-        if all(
-            json.dumps(params.get(key), default=str)
-            == json.dumps(param_sets[0].get(key), default=str)
-            for params in param_sets
-        )
-    }
-    return {**constant, **{key: NEVER_EQUAL for key in keys if key not in constant}}
-
-
-def _merge_label(text: str) -> str:
-    """'model[preset=severe][radius=2-6]' -> 'model[preset=severe,radius=2-6]'."""
-    return text.replace("][", ",")
-
-
 def _add_realised(cases: pd.DataFrame, noise: pd.DataFrame) -> None:
     """Per run, from noise.parquet: the mean Dice of every training mask against its clean
     mask (what a method trains on) and of the corrupted ones; the result.json summary is
@@ -380,64 +294,3 @@ def check_duplicates(cases: pd.DataFrame) -> None:
         f"{', '.join(differing) or 'nothing recorded'}); keep one group with --filter "
         f"or report their directories separately"
     )
-
-
-def parse_filter(text: str) -> tuple[str, str, str]:
-    """``'noise_model=erosion_dilation'`` -> (column, '=', value); ``!=`` negates."""
-    for operator in ("!=", "="):
-        column, sep, value = text.partition(operator)
-        if sep and column.strip():
-            return column.strip(), operator, value.strip()
-    raise UserError(f"cannot read filter '{text}'; write COLUMN=VALUE or COLUMN!=VALUE")
-
-
-def apply_filters(cases: pd.DataFrame, filters: list[str]) -> pd.DataFrame:
-    """Keep the rows matching every ``COLUMN=VALUE`` (values may be listed with ``|``); an
-    unknown column or a filter that leaves nothing is a UserError naming what exists."""
-    for text in filters:
-        column, operator, value = parse_filter(text)
-        if column not in cases:
-            known = [name for name in cases.columns if not name.startswith(("dsc_", "iou_"))]
-            raise UserError(
-                f"filter '{text}' names unknown column '{column}'; columns: {', '.join(known)}"
-            )
-        wanted = [item.strip() for item in value.split("|")]
-        matches = _matches(cases[column], wanted)
-        kept = cases[~matches] if operator == "!=" else cases[matches]
-        if kept.empty:
-            present = ", ".join(
-                format_value(item) for item in sorted(cases[column].dropna().unique(), key=str)[:20]
-            )
-            raise UserError(
-                f"filter '{text}' matches no runs; '{column}' takes the values: {present}"
-            )
-        cases = kept
-    return cases.reset_index(drop=True)
-
-
-def _matches(column: pd.Series, wanted: list[str]) -> pd.Series:
-    """Compare as numbers when both sides are numbers, else as written on the command line;
-    an empty value or ``none`` matches a field the run does not have."""
-    result = pd.Series(False, index=column.index)
-    numeric = pd.api.types.is_numeric_dtype(column) and not pd.api.types.is_bool_dtype(column)
-    written = column.map(lambda value: "" if _missing(value) else format_value(value).lower())
-    for item in wanted:
-        number = _as_float(item)
-        if item.lower() in ("", "none"):
-            result |= written == ""
-        elif number is not None and numeric:
-            result |= np.isclose(column.astype(float), number)
-        else:
-            result |= written == item.lower()
-    return result
-
-
-def _missing(value: object) -> bool:
-    return value is None or (isinstance(value, float) and math.isnan(value))
-
-
-def _as_float(text: str) -> float | None:
-    try:
-        return float(text)
-    except ValueError:
-        return None
