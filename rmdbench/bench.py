@@ -10,6 +10,7 @@ selection and augmentation), selection, augmentation, backward and optimiser.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import platform
 import resource
@@ -22,12 +23,16 @@ import torch
 from torch.profiler import ProfilerActivity, profile
 
 from rmdbench.contracts.method import MethodContext
+from rmdbench.errors import UserError
+from rmdbench.params import split_top_level
 from rmdbench.plugins import load_builtins
-from rmdbench.profiles import Profile
+from rmdbench.profiles import PRECISIONS, Profile, get_profile
 from rmdbench.provenance import provenance
 from rmdbench.registry import BACKBONES, METHODS
 from rmdbench.training.trainer import DeviceData, Trainer
 
+#: what ``rmdbench bench`` times when no methods are named
+DEFAULT_METHODS = ("single", "coteaching", "jocor", "trinet", "rmd")
 REGIONS = ("data", "step", "selection", "augmentation", "backward", "optimiser")
 BREAKDOWN = ("data", "forward", "selection", "augmentation", "backward", "optimiser")
 
@@ -38,6 +43,41 @@ class BenchSettings:
     iterations: int = 15
     profiled_iterations: int = 4
     progress: float = 0.5
+
+
+class TooFewIterations(UserError):
+    """Fewer than one timed iteration (the command line names its option)."""
+
+    def __init__(self, iterations: int) -> None:
+        self.iterations = iterations
+        super().__init__(f"iterations must be at least 1, got {iterations}")
+
+
+def plan_bench(
+    methods: list[str] | None,
+    profile: str,
+    *,
+    iterations: int = BenchSettings.iterations,
+    precision: str | None = None,
+    compile_networks: bool = False,
+) -> tuple[list[str], Profile, BenchSettings]:
+    """The checked methods (repeated or comma-separated names; default
+    :data:`DEFAULT_METHODS`), the profile with ``precision`` (default: the profile's) and
+    ``compile_networks``, and the settings of a bench, before anything is timed."""
+    load_builtins()
+    texts = methods or [",".join(DEFAULT_METHODS)]
+    names = [name for text in texts for name in split_top_level(text)]
+    for name in names:
+        METHODS.get(name)
+    if iterations < 1:
+        raise TooFewIterations(iterations)
+    if precision is not None and precision not in PRECISIONS:
+        raise UserError(f"unknown precision '{precision}'; use {' or '.join(PRECISIONS)}")
+    chosen = get_profile(profile)
+    chosen = dataclasses.replace(
+        chosen, precision=precision or chosen.precision, compile=compile_networks
+    )
+    return names, chosen, BenchSettings(iterations=iterations)
 
 
 def synthetic_batch(profile: Profile, device: torch.device, seed: int = 0) -> DeviceData:

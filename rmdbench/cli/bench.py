@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 from pathlib import Path
 from typing import Annotated
 
@@ -30,29 +29,20 @@ def bench(
     out: Annotated[Path, typer.Option(help="Where the JSON goes.")] = Path("benchmarks"),
 ) -> None:
     """Time one training iteration of each method; ratios to single; a breakdown."""
-    from rmdbench.bench import BenchSettings, run_bench, write_bench
-    from rmdbench.plugins import load_builtins
-    from rmdbench.profiles import PRECISIONS, get_profile
-    from rmdbench.registry import METHODS
-    from rmdbench.sweep import split_list
+    from rmdbench.bench import TooFewIterations, plan_bench, run_bench, write_bench
     from rmdbench.training.trainer import select_device
 
     try:
-        load_builtins()
-        names = split_list(methods or [",".join(BENCH_METHODS)])
-        for name in names:
-            METHODS.get(name)
-        if iterations < 1:
-            raise UserError("--iterations must be at least 1")
-        if precision is not None and precision not in PRECISIONS:
-            raise UserError(f"unknown precision '{precision}'; use {' or '.join(PRECISIONS)}")
-        chosen = get_profile(profile)
-        chosen = dataclasses.replace(
-            chosen, precision=precision or chosen.precision, compile=compile_networks
+        names, chosen, settings = plan_bench(
+            methods,
+            profile,
+            iterations=iterations,
+            precision=precision,
+            compile_networks=compile_networks,
         )
-        report_data = run_bench(
-            names, chosen, select_device(device), BenchSettings(iterations=iterations)
-        )
+        report_data = run_bench(names, chosen, select_device(device), settings)
+    except TooFewIterations:
+        raise fail("--iterations must be at least 1") from None
     except UserError as error:
         raise fail(str(error)) from None
     table = Table(title=f"training iteration · profile {profile} · {report_data['device']}")
@@ -72,7 +62,6 @@ def bench(
     console.print(f"wrote {write_bench(report_data, out)}")
 
 
-BENCH_METHODS = ("single", "coteaching", "jocor", "trinet", "rmd")
 BREAKDOWN_COLUMNS = {
     "data": "data",
     "forward": "fwd",

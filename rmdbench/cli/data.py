@@ -1,16 +1,18 @@
-"""``rmdbench data ...``: turn a downloaded dataset into a prepared copy sweeps can use."""
+"""``rmdbench data ...``: turn a downloaded dataset into a prepared copy sweeps can use.
+
+The work is ``rmdbench.data.resolve`` (``prepare_dataset``, ``describe_prepared``); this
+module parses, calls and prints."""
 
 from __future__ import annotations
 
 import json
-import re
 from pathlib import Path
 from typing import Annotated
 
 import typer
 from rich.table import Table
 
-from rmdbench.cli.common import console, fail, say
+from rmdbench.cli.common import console, fail, say, terminal_track
 from rmdbench.errors import UserError
 
 data_app = typer.Typer(
@@ -51,54 +53,29 @@ def prepare(
 ) -> None:
     """Check every file of SOURCE, write a compact memory-mappable copy with a patient-level
     split, and report what was found."""
-    from dataclasses import replace
-
-    from rmdbench.data.lidc_phantom import default_cache_dir
-    from rmdbench.data.prepared import check_writable, prepared_root, summarise, write_prepared
-    from rmdbench.params import build_params, params_dict, parse_component
-    from rmdbench.plugins import load_builtins
-    from rmdbench.registry import DATASET_FORMATS
+    from rmdbench.data.prepared import BadDatasetName
+    from rmdbench.data.resolve import prepare_dataset
 
     try:
-        load_builtins()
-        format_name, overrides = parse_component(name)
-        format_class = DATASET_FORMATS.get(format_name)
-        params = build_params(format_class.Params, overrides, f"format '{format_name}'")
-        target_name = dataset_name or format_name
-        check_dataset_name(target_name)
-        default_folder = prepared_root(cache_dir or default_cache_dir())
-        if out is None:
-            out = default_folder / target_name
-        check_writable(out, overwrite)  # before the slow read of the source
-        prepared = format_class().prepare(source, params, progress=console.is_terminal)
-        prepared = replace(prepared, data=replace(prepared.data, name=target_name))
-        write_prepared(
-            prepared,
-            out,
-            format_name=format_name,
-            params=params_dict(params),
-            source=str(Path(source).resolve()),
+        result = prepare_dataset(
+            name,
+            source,
+            out=out,
+            name=dataset_name,
+            cache_dir=cache_dir,
             overwrite=overwrite,
+            progress=terminal_track(),
         )
+    except BadDatasetName as error:
+        raise fail(f"--name '{error.name}'{error.problem}") from None
     except UserError as error:
         raise fail(str(error)) from None
-    summary = summarise(prepared.data)
-    say(f"prepared {target_name} from {source} into {out}")
-    _print_summary(summary, prepared.class_names, prepared.channel_names)
+    prepared = result.prepared
+    say(f"prepared {result.name} from {source} into {result.out}")
+    _print_summary(result.summary, prepared.class_names, prepared.channel_names)
     for note in prepared.notes:
         say(f"note: {note}")
-    by_name = out.parent == default_folder
-    say(f"use it with: rmdbench sweep --dataset {target_name if by_name else out}")
-
-
-def check_dataset_name(name: str) -> None:
-    """A prepared copy's name is how sweeps find it: a plain name, not a built-in one."""
-    from rmdbench.registry import DATASETS
-
-    if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.\-]*", name):
-        raise UserError(f"--name '{name}': use letters, digits, '-', '_' and '.' only")
-    if name in DATASETS:
-        raise UserError(f"--name '{name}' is a built-in dataset; choose another name")
+    say(f"use it with: rmdbench sweep --dataset {result.name if result.by_name else result.out}")
 
 
 def _print_summary(summary: dict, class_names: tuple[str, ...], channels: tuple[str, ...]) -> None:
@@ -122,16 +99,10 @@ def info(
     cache_dir: Annotated[Path | None, typer.Option(help="The cache.")] = None,
 ) -> None:
     """Describe a prepared copy: its source, options, splits, shape, spacing and labels."""
-    from rmdbench.data.prepared import load_prepared, read_meta, summarise
-    from rmdbench.data.resolve import check_dataset, prepared_path
+    from rmdbench.data.resolve import describe_prepared
 
     try:
-        path = prepared_path(dataset, cache_dir)
-        if path is None:
-            check_dataset(dataset, cache_dir)
-            raise UserError(f"'{dataset}' is built in, not prepared; see rmdbench list datasets")
-        meta = read_meta(path)
-        summary = summarise(load_prepared(path))
+        path, meta, summary = describe_prepared(dataset, cache_dir)
     except UserError as error:
         raise fail(str(error)) from None
     say(

@@ -7,6 +7,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from rmdbench.progress import Track
+
 SPLITS = ("train", "val", "test")
 
 
@@ -80,3 +82,10 @@ class SegmentationData:
             readers=None if self.readers is None else self.readers[index],
             reader_count=None if self.reader_count is None else self.reader_count[index],
         )
+
+
+def as_track(progress: Track | bool | None) -> Track | None:
+    """The ``Track`` a data function was given, or None for no display. A bool (the flag
+    dataset factories took before ``rmdbench.progress``) counts as none: a caller that wants
+    a progress bar passes a Track."""
+    return None if progress is None or isinstance(progress, bool) else progress

@@ -24,8 +24,6 @@ import json
 import os
 import zipfile
 import zlib
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import IO
 
@@ -33,7 +31,7 @@ import numpy as np
 import platformdirs
 
 from rmdbench.atomic import atomic_write
-from rmdbench.data.base import SPLITS, SegmentationData
+from rmdbench.data.base import SPLITS, SegmentationData, as_track
 from rmdbench.data.lidc_db import (
     MAX_READERS,
     SLICE_SIZE,
@@ -46,6 +44,7 @@ from rmdbench.data.lidc_db import (
 from rmdbench.data.phantom import NoduleAppearance, PhantomStyle, render_phantom
 from rmdbench.data.prepared import patient_split
 from rmdbench.errors import UserError
+from rmdbench.progress import Track, tracked
 from rmdbench.registry import DATASETS
 from rmdbench.seeding import generator
 
@@ -146,36 +145,25 @@ def build_case(nodule: Nodule, crop_size: int, style: PhantomStyle) -> dict[str,
     }
 
 
-@contextmanager
-def _progress_bar(enabled: bool) -> Iterator[object]:
-    """A rich progress bar, or nothing."""
-    if not enabled:
-        yield None
-        return
-    from rich.progress import Progress
-
-    with Progress(transient=False) as progress:
-        yield progress
-
-
 def build_arrays(
-    crop_size: int, style: PhantomStyle, progress: bool = False
+    crop_size: int, style: PhantomStyle, progress: Track | bool | None = None
 ) -> dict[str, np.ndarray]:
-    """Every case's arrays as they are stored in the cache (reads the annotation database)."""
-    with _progress_bar(progress) as bar:
-        task = None
-        if bar is not None:
-            task = bar.add_task("lidc-phantom: reading LIDC-IDRI annotations", total=None)
-        nodules = [
-            n for n in find_nodules(read_scans()) if MIN_READERS <= n.reader_count <= MAX_READERS
-        ]
-        if bar is not None:
-            bar.update(task, description="lidc-phantom: rendering cases", total=len(nodules))
-        cases = []
-        for nodule in nodules:
-            cases.append(build_case(nodule, crop_size, style))
-            if bar is not None:
-                bar.advance(task)
+    """Every case's arrays as they are stored in the cache (reads the annotation database).
+
+    ``progress`` (a ``rmdbench.progress.Track``) is shown the scans read and the cases
+    rendered; None shows nothing."""
+    track = as_track(progress)
+    scans = read_scans()
+    nodules = [
+        nodule
+        for scan in tracked(scans, "lidc-phantom: reading LIDC-IDRI annotations", track)
+        for nodule in find_nodules([scan])  # nodules are numbered within their scan
+        if MIN_READERS <= nodule.reader_count <= MAX_READERS
+    ]
+    cases = [
+        build_case(nodule, crop_size, style)
+        for nodule in tracked(nodules, "lidc-phantom: rendering cases", track)
+    ]
 
     patient_ids = np.array([n.scan.patient_id for n in nodules])
     split_of = patient_split(patient_ids, SPLIT_SEED)
@@ -243,12 +231,13 @@ def load_lidc_phantom(
     *,
     crop_size: int = 64,
     cache_dir: Path | None = None,
-    progress: bool = False,
+    progress: Track | bool | None = None,
     style: PhantomStyle | None = None,
 ) -> SegmentationData:
     """The embedded default dataset (1378 nodules with 3-4 readers); built once, then cached.
 
-    ``style`` overrides the renderer's difficulty knobs (its hash is part of the cache name).
+    ``progress`` (a ``rmdbench.progress.Track``) shows the first build; ``style``
+    overrides the renderer's difficulty knobs (its hash is part of the cache name).
     """
     if not isinstance(crop_size, int | np.integer) or crop_size < 8:
         raise UserError(f"crop_size must be an integer >= 8, got {crop_size!r}")

@@ -18,6 +18,7 @@ from __future__ import annotations
 import csv
 import json
 import os
+import re
 import shutil
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -27,6 +28,7 @@ import numpy as np
 
 from rmdbench.data.base import SPLITS, SegmentationData
 from rmdbench.errors import UserError
+from rmdbench.registry import DATASETS
 from rmdbench.seeding import generator
 
 FORMAT_VERSION = 1
@@ -34,6 +36,27 @@ META_FILE = "dataset.json"
 CASES_FILE = "cases.csv"
 PREPARED_FOLDER = "prepared"
 SPLIT_FRACTIONS = {"train": 0.7, "val": 0.1, "test": 0.2}
+NAME_PATTERN = r"[A-Za-z0-9][A-Za-z0-9_.\-]*"
+
+
+class CopyExists(UserError):
+    """A prepared copy is already where one would be written (replaced only when asked)."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = Path(path)
+        super().__init__(f"{path} already exists; pass --overwrite to replace it")
+
+
+class BadDatasetName(UserError):
+    """A name sweeps could not find a prepared copy by (the command line names its option).
+
+    ``problem`` follows the quoted name: ``": use letters, ..."`` or ``" is a built-in ..."``.
+    """
+
+    def __init__(self, name: str, problem: str) -> None:
+        self.name = name
+        self.problem = problem
+        super().__init__(f"dataset name '{name}'{problem}")
 
 
 @dataclass(frozen=True)
@@ -89,7 +112,18 @@ def prepared_root(cache_dir: Path) -> Path:
 def check_writable(out: Path, overwrite: bool) -> None:
     """An existing copy is replaced only when asked."""
     if Path(out).exists() and not overwrite:
-        raise UserError(f"{out} already exists; pass --overwrite to replace it")
+        raise CopyExists(out)
+
+
+def check_dataset_name(name: str) -> None:
+    """A prepared copy's name is how sweeps find it: a plain name, not a built-in one."""
+    from rmdbench.plugins import load_builtins  # it imports this module's package
+
+    load_builtins()
+    if not re.fullmatch(NAME_PATTERN, name):
+        raise BadDatasetName(name, ": use letters, digits, '-', '_' and '.' only")
+    if name in DATASETS:
+        raise BadDatasetName(name, " is a built-in dataset; choose another name")
 
 
 def write_prepared(

@@ -1,17 +1,31 @@
 """From a dataset name in a sweep to its cases: a built-in dataset, a prepared copy in the
-cache (``rmdbench data prepare acdc SOURCE`` makes ``acdc``), or a prepared folder's path."""
+cache (``rmdbench data prepare acdc SOURCE`` makes ``acdc``), or a prepared folder's path;
+and the two steps behind ``rmdbench data``: preparing a copy and describing one."""
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 from pathlib import Path
 
-from rmdbench.data.base import SegmentationData
+from rmdbench.data.base import SegmentationData, as_track
 from rmdbench.data.lidc_phantom import default_cache_dir
-from rmdbench.data.prepared import is_prepared, load_prepared, prepared_root, read_meta
+from rmdbench.data.prepared import (
+    PreparedDataset,
+    check_dataset_name,
+    check_writable,
+    is_prepared,
+    load_prepared,
+    prepared_root,
+    read_meta,
+    summarise,
+    write_prepared,
+)
 from rmdbench.errors import UserError
+from rmdbench.params import build_params, params_dict, parse_component
 from rmdbench.plugins import load_builtins
+from rmdbench.progress import Track
 from rmdbench.registry import DATASET_FORMATS, DATASETS
 
 
@@ -40,12 +54,15 @@ def check_dataset(name: str, cache_dir: Path | None) -> None:
 
 
 def load_dataset(
-    name: str, crop_size: int, cache_dir: Path | None, *, progress: bool = False
+    name: str, crop_size: int, cache_dir: Path | None, *, progress: Track | bool | None = None
 ) -> SegmentationData:
-    """The cases of a dataset at the profile's crop size."""
+    """The cases of a dataset at the profile's crop size. ``progress`` (a
+    ``rmdbench.progress.Track``) shows a built-in dataset's first build; None (or a bool, the
+    former flag) shows nothing."""
     load_builtins()
     if name in DATASETS:
-        return DATASETS.get(name)(crop_size=crop_size, cache_dir=cache_dir, progress=progress)
+        factory = DATASETS.get(name)
+        return factory(crop_size=crop_size, cache_dir=cache_dir, progress=as_track(progress))
     path = prepared_path(name, cache_dir)
     if path is None:
         check_dataset(name, cache_dir)
@@ -69,3 +86,68 @@ def dataset_identity(name: str, cache_dir: Path | None) -> tuple[int, str]:
 def default_backbone(spatial_dims: int) -> str:
     """The paper's U-Net, in the dimensionality of the data."""
     return "unet3d" if spatial_dims == 3 else "unet2d"
+
+
+@dataclasses.dataclass(frozen=True)
+class PrepareResult:
+    """What ``prepare_dataset`` wrote: the copy, its name and folder, and its summary."""
+
+    prepared: PreparedDataset
+    name: str
+    out: Path
+    by_name: bool  # in the cache's prepared folder, so the name alone finds it
+    summary: dict
+
+
+def prepare_dataset(
+    format_text: str,
+    source: Path,
+    *,
+    out: Path | None = None,
+    name: str | None = None,
+    cache_dir: Path | None = None,
+    overwrite: bool = False,
+    progress: Track | None = None,
+) -> PrepareResult:
+    """Read ``source`` with the format ``format_text`` (``name[key=value,...]``) and write
+    the prepared copy called ``name`` (default: the format's name) to ``out`` (default:
+    ``<cache>/prepared/<name>``). Everything that can be checked before the slow read of the
+    source (format, options, name, an existing copy) is checked first."""
+    load_builtins()
+    format_name, overrides = parse_component(format_text)
+    format_class = DATASET_FORMATS.get(format_name)
+    params = build_params(format_class.Params, overrides, f"format '{format_name}'")
+    target_name = name or format_name
+    check_dataset_name(target_name)
+    default_folder = prepared_root(default_cache_dir() if cache_dir is None else cache_dir)
+    out = default_folder / target_name if out is None else Path(out)
+    check_writable(out, overwrite)
+    prepared = format_class().prepare(source, params, progress=as_track(progress))
+    prepared = dataclasses.replace(
+        prepared, data=dataclasses.replace(prepared.data, name=target_name)
+    )
+    write_prepared(
+        prepared,
+        out,
+        format_name=format_name,
+        params=params_dict(params),
+        source=str(Path(source).resolve()),
+        overwrite=overwrite,
+    )
+    return PrepareResult(
+        prepared=prepared,
+        name=target_name,
+        out=out,
+        by_name=out.parent == default_folder,
+        summary=summarise(prepared.data),
+    )
+
+
+def describe_prepared(name: str, cache_dir: Path | None) -> tuple[Path, dict, dict]:
+    """Where a prepared copy is, its dataset.json and its summary (``summarise``)."""
+    path = prepared_path(name, cache_dir)
+    if path is None:
+        check_dataset(name, cache_dir)
+        raise UserError(f"'{name}' is built in, not prepared; see rmdbench list datasets")
+    meta = read_meta(path)
+    return path, meta, summarise(load_prepared(path))

@@ -12,6 +12,7 @@ from pathlib import Path
 import numpy as np
 
 from rmdbench.data.base import SegmentationData
+from rmdbench.progress import Track
 from rmdbench.registry import DATASETS
 from rmdbench.seeding import generator
 
@@ -26,7 +27,7 @@ def _ellipse(size: int, centre: np.ndarray, radii: np.ndarray) -> np.ndarray:
 
 @DATASETS.register("toy-disks")
 def load_toy_disks(
-    *, crop_size: int = 32, cache_dir: Path | None = None, progress: bool = False
+    *, crop_size: int = 32, cache_dir: Path | None = None, progress: Track | bool | None = None
 ) -> SegmentationData:
     """Synthetic ellipses with four simulated readers (tests and smoke runs; not cached)."""
     rng = generator("toy-disks", crop_size)

@@ -30,7 +30,7 @@ def runner() -> CliRunner:
 def bare_dataset(monkeypatch: pytest.MonkeyPatch) -> str:
     """toy-disks without per-reader masks, registered for one test only."""
 
-    def load(*, crop_size: int = 32, cache_dir=None, progress: bool = False) -> SegmentationData:
+    def load(*, crop_size: int = 32, cache_dir=None, progress=None) -> SegmentationData:
         toy = load_toy_disks(crop_size=crop_size)
         return SegmentationData(
             name="bare-disks",
@@ -136,8 +136,8 @@ def test_preview_per_preset(runner: CliRunner, tmp_path) -> None:
 
 
 def test_preview_cases_show_the_nesting() -> None:
-    from rmdbench.cli.noise import preview_cases, resolve_severities
     from rmdbench.noise import selection_order
+    from rmdbench.noise_stats import preview_cases, resolve_severities
 
     data = load_toy_disks(crop_size=32)
     severity = resolve_severities("bias", every_preset=False)[0]
@@ -178,7 +178,7 @@ def test_preview_rejects_an_unknown_figure_format(runner: CliRunner, tmp_path) -
 
 
 def test_preview_and_stats_seed_the_noise_as_a_sweep_run_does() -> None:
-    from rmdbench.cli.noise import resolve_severities
+    from rmdbench.noise_stats import resolve_severities
     from rmdbench.profiles import get_profile
     from rmdbench.sweep import plan_sweep
 

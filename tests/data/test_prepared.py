@@ -114,7 +114,7 @@ def test_centre_fit_crops_and_pads_every_spatial_axis():
 
 
 def test_sweep_finds_a_copy_prepared_into_the_cache_by_name(runner, tmp_path, one_thread):
-    from test_format_folder import make_folder
+    from tests.data.test_format_folder import make_folder
 
     make_folder(tmp_path / "mine", size=32)
     cache = ["--cache-dir", str(tmp_path / "cache")]
@@ -152,7 +152,7 @@ def test_list_and_formats_show_every_dataset_format(runner):
 
 @pytest.mark.parametrize(("name", "message"), [("lidc-phantom", "built-in"), ("a/b", "letters")])
 def test_a_prepared_copy_cannot_take_a_built_in_or_path_like_name(runner, tmp_path, name, message):
-    from test_format_folder import make_folder
+    from tests.data.test_format_folder import make_folder
 
     make_folder(tmp_path / "mine", size=32)
     result = runner.invoke(
@@ -167,10 +167,9 @@ def test_a_prepared_copy_cannot_take_a_built_in_or_path_like_name(runner, tmp_pa
 def test_re_preparing_a_copy_with_other_options_makes_new_runs(runner, tmp_path):
     """The run identity holds a hash of the prepared copy's description: a copy prepared
     again with other options is not mistaken for the one earlier runs trained on."""
-    from test_format_folder import make_folder
-
     from rmdbench.profiles import get_profile
     from rmdbench.sweep import plan_sweep
+    from tests.data.test_format_folder import make_folder
 
     make_folder(tmp_path / "mine", size=32)
     cache = tmp_path / "cache"
@@ -191,3 +190,32 @@ def test_re_preparing_a_copy_with_other_options_makes_new_runs(runner, tmp_path)
 
     assert planned("intensity=minmax") != planned("intensity=percentile")
     assert planned("intensity=minmax") == planned("intensity=minmax")
+
+
+def test_prepare_reports_progress_only_through_the_track(tmp_path, capsys):
+    """The data layer prints nothing: progress goes to the Track a caller passes."""
+    from rmdbench.data.resolve import load_dataset, prepare_dataset
+    from tests.data.test_format_folder import make_folder
+
+    make_folder(tmp_path / "mine", size=32)
+    seen = []
+
+    def track(items, description="", total=None):
+        seen.append(description)
+        return items
+
+    result = prepare_dataset("folder", tmp_path / "mine", out=tmp_path / "copy", progress=track)
+    assert seen == ["reading image/mask pairs"]
+    assert result.out == tmp_path / "copy" and not result.by_name and result.name == "folder"
+    assert result.summary["cases"] == len(load_prepared(tmp_path / "copy"))
+    for old_flag in (True, False):  # the bool of older callers still loads, silently
+        assert len(load_dataset("toy-disks", 32, None, progress=old_flag)) > 0
+    assert capsys.readouterr() == ("", "")
+
+
+def test_a_bad_name_is_a_typed_error_with_its_facts():
+    from rmdbench.data.prepared import BadDatasetName, check_dataset_name
+
+    with pytest.raises(BadDatasetName) as caught:
+        check_dataset_name("a/b")
+    assert caught.value.name == "a/b" and "letters" in caught.value.problem

@@ -39,6 +39,7 @@ from rmdbench.data.formats._nifti import (
 from rmdbench.data.formats.base import DatasetFormat, progress_over, require_path
 from rmdbench.data.prepared import PreparedDataset, centre_fit, split_by_patient
 from rmdbench.errors import UserError
+from rmdbench.progress import Track
 from rmdbench.registry import DATASET_FORMATS
 
 CLASS_NAMES = ("background", "RV", "myocardium", "LV")
@@ -87,11 +88,13 @@ class Acdc(DatasetFormat):
     Params: ClassVar[type] = AcdcParams
     summary: ClassVar[str] = "ACDC cardiac MRI folder (patientXXX/), ED+ES 2D slices, 4 classes"
 
-    def prepare(self, source: Path, params: AcdcParams, *, progress: bool) -> PreparedDataset:
+    def prepare(
+        self, source: Path, params: AcdcParams, *, progress: Track | None = None
+    ) -> PreparedDataset:
         folders = patient_folders(source)
         frames = [
             frame
-            for folder in progress_over(folders, "reading ACDC", enabled=progress)
+            for folder in progress_over(folders, "reading ACDC", progress)
             for frame in read_patient(folder, params)
         ]
         data, dropped = assemble(frames, params)

@@ -3,15 +3,15 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import ClassVar, TypeVar
 
-from rich.progress import track
-
+from rmdbench.data.base import as_track
 from rmdbench.data.prepared import PreparedDataset
 from rmdbench.errors import UserError
+from rmdbench.progress import Track, tracked
 
 T = TypeVar("T")
 
@@ -28,13 +28,17 @@ class DatasetFormat:
     ``acdc[spacing=1.5]``), ``dataset_name`` (the default name of the prepared copy) and
     implement :meth:`prepare`. Every problem with the source is a one-line
     :class:`UserError` naming the file; nothing is written until everything was read.
+    Long reads report progress only through ``progress`` (a ``rmdbench.progress.Track``,
+    e.g. ``progress_over(files, "reading", progress)``); None shows nothing.
     """
 
     name: ClassVar[str]  # set by the registry
     Params: ClassVar[type] = NoParams
     summary: ClassVar[str] = ""
 
-    def prepare(self, source: Path, params: object, *, progress: bool) -> PreparedDataset:
+    def prepare(
+        self, source: Path, params: object, *, progress: Track | None = None
+    ) -> PreparedDataset:
         raise NotImplementedError
 
 
@@ -50,12 +54,12 @@ def require_path(path: Path, what: str, *, directory: bool | None = None) -> Pat
     return path
 
 
-def progress_over(items: Iterable[T], description: str, *, enabled: bool) -> Iterator[T]:
-    """A progress bar on a terminal, the items unchanged otherwise."""
-    if not enabled:
-        yield from items
-        return
-    yield from track(items, description=description, transient=True)
+def progress_over(
+    items: Iterable[T], description: str, progress: Track | None, total: int | None = None
+) -> Iterable[T]:
+    """``items`` shown through the ``progress`` Track when one was given, unchanged
+    otherwise (a bool from an older caller counts as none)."""
+    return tracked(items, description, as_track(progress), total)
 
 
 def natural_key(text: str) -> list:

@@ -40,6 +40,7 @@ from rmdbench.data.formats._nifti import (
 from rmdbench.data.formats.base import DatasetFormat, progress_over, require_path
 from rmdbench.data.prepared import PreparedDataset, centre_fit, split_by_patient
 from rmdbench.errors import UserError
+from rmdbench.progress import Track
 from rmdbench.registry import DATASET_FORMATS
 
 MODALITIES = ("flair", "t1", "t1ce", "t2")
@@ -97,9 +98,11 @@ class Brats(DatasetFormat):
     Params: ClassVar[type] = BratsParams
     summary: ClassVar[str] = "BraTS 2019 folder (HGG/, LGG/), 4 MRI modalities, binary tumour task"
 
-    def prepare(self, source: Path, params: BratsParams, *, progress: bool) -> PreparedDataset:
+    def prepare(
+        self, source: Path, params: BratsParams, *, progress: Track | None = None
+    ) -> PreparedDataset:
         folders = subject_folders(source)
-        steps = progress_over(folders, "reading BraTS", enabled=progress)
+        steps = progress_over(folders, "reading BraTS", progress)
         cases = (case for folder in steps for case in subject_cases(folder, params))
         data = collect(cases, len(folders), params)
         return PreparedDataset(

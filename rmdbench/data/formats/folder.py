@@ -45,6 +45,7 @@ from rmdbench.data.prepared import (
     split_by_patient,
 )
 from rmdbench.errors import UserError
+from rmdbench.progress import Track
 from rmdbench.registry import DATASET_FORMATS
 
 SPLIT_SEED = "folder/patient-split/v1"
@@ -85,7 +86,9 @@ class Folder(DatasetFormat):
     Params: ClassVar[type] = FolderParams
     summary: ClassVar[str] = "a folder of image/mask pairs: images/ and masks/ (PNG/TIFF/NIfTI/npy)"
 
-    def prepare(self, source: Path, params: FolderParams, *, progress: bool) -> PreparedDataset:
+    def prepare(
+        self, source: Path, params: FolderParams, *, progress: Track | None = None
+    ) -> PreparedDataset:
         what = "folder holding images/ and masks/"
         source = require_path(source, what, directory=True)
         images = list_files(require_path(source / "images", what, directory=True))
@@ -96,7 +99,7 @@ class Folder(DatasetFormat):
         cases = [
             read_case(name, image, mask, params)
             for name, (image, mask) in progress_over(
-                pairs.items(), "reading image/mask pairs", enabled=progress
+                pairs.items(), "reading image/mask pairs", progress
             )
         ]
         return build_dataset(cases, rows, csv_path, params)

@@ -35,6 +35,7 @@ from rmdbench.data.base import SegmentationData
 from rmdbench.data.formats.base import DatasetFormat, natural_key, progress_over, require_path
 from rmdbench.data.prepared import PreparedDataset, split_by_patient
 from rmdbench.errors import UserError
+from rmdbench.progress import Track
 from rmdbench.registry import DATASET_FORMATS
 
 SPLIT_SEED = "lidc-crops/patient-split/v1"
@@ -71,7 +72,9 @@ class LidcCrops(DatasetFormat):
         "LIDC-IDRI 128x128 crops, Probabilistic U-Net pickle (data_lidc.pickle), 4 annotators"
     )
 
-    def prepare(self, source: Path, params: LidcCropsParams, *, progress: bool) -> PreparedDataset:
+    def prepare(
+        self, source: Path, params: LidcCropsParams, *, progress: Track | None = None
+    ) -> PreparedDataset:
         crops = load_crops(require_path(source, "data_lidc.pickle file or its folder"))
         return build_dataset(crops, params, progress=progress)
 
@@ -213,7 +216,7 @@ def patient_of(key: str, series_uid: str) -> str | None:
 
 
 def build_dataset(
-    crops: dict[str, tuple[Path, dict]], params: LidcCropsParams, *, progress: bool
+    crops: dict[str, tuple[Path, dict]], params: LidcCropsParams, *, progress: Track | None = None
 ) -> PreparedDataset:
     """Check every crop and stack them into arrays (filled in place: the real pickle is
     about 15,000 slices, so no second copy of the whole set is made)."""
@@ -226,7 +229,7 @@ def build_dataset(
     counts = np.zeros(len(keys), dtype=np.int16)
     spacing = np.full((len(keys), 2), params.spacing, dtype=np.float32)
     patients, defaulted, from_uid, alone = [], 0, 0, 0
-    for row, key in enumerate(progress_over(keys, "reading LIDC crops", enabled=progress)):
+    for row, key in enumerate(progress_over(keys, "reading LIDC crops", progress)):
         path, value = crops[key]
         crop = read_crop(key, value, path)
         if crop.image.shape != shape:

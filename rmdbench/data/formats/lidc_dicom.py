@@ -40,6 +40,7 @@ from rmdbench.data.lidc_db import (
 )
 from rmdbench.data.prepared import PreparedDataset, split_by_patient
 from rmdbench.errors import UserError
+from rmdbench.progress import Track
 from rmdbench.registry import DATASET_FORMATS
 
 FORMAT_NAME = "lidc-dicom"
@@ -141,10 +142,12 @@ def slice_z(header: pydicom.Dataset) -> float | None:
         return None
 
 
-def index_ct_series(files: list[Path], *, progress: bool) -> dict[str, list[SliceFile]]:
+def index_ct_series(
+    files: list[Path], *, progress: Track | None = None
+) -> dict[str, list[SliceFile]]:
     """SeriesInstanceUID -> the CT slices of that series (other modalities are skipped)."""
     series: dict[str, list[SliceFile]] = defaultdict(list)
-    for path in progress_over(files, "lidc-dicom: reading DICOM headers", enabled=progress):
+    for path in progress_over(files, "lidc-dicom: reading DICOM headers", progress):
         header = read_header(path)
         if str(header.Modality).strip().upper() != CT_MODALITY:
             continue
@@ -283,7 +286,9 @@ class LidcDicom(DatasetFormat):
     dataset_name = FORMAT_NAME
     summary = "LIDC-IDRI DICOM download (TCIA): CT crops around nodules, 3-4 reader masks"
 
-    def prepare(self, source: Path, params: LidcDicomParams, *, progress: bool) -> PreparedDataset:
+    def prepare(
+        self, source: Path, params: LidcDicomParams, *, progress: Track | None = None
+    ) -> PreparedDataset:
         source = require_path(source, "folder of the TCIA LIDC-IDRI download", directory=True)
         database = annotation_database(params)
         series = index_ct_series(dicom_files(source), progress=progress)
@@ -305,7 +310,7 @@ class LidcDicom(DatasetFormat):
             )
         cases = [
             build_case(nodule, series[nodule.scan.series_instance_uid], params)
-            for nodule in progress_over(nodules, "lidc-dicom: cutting nodules", enabled=progress)
+            for nodule in progress_over(nodules, "lidc-dicom: cutting nodules", progress)
         ]
         notes = (
             f"{annotated - len(scans)} of the {annotated} annotated scans in the database have "
