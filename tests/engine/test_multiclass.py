@@ -136,7 +136,7 @@ def every_method_on(runner, tmp_path, format_text: str, source):
 
 
 def test_sweep_on_prepared_acdc_trains_every_method_with_per_class_metrics(runner, tmp_path):
-    from test_format_acdc import make_acdc
+    from tests.data.test_format_acdc import make_acdc
 
     records, out, _ = every_method_on(runner, tmp_path, "acdc[size=32]", make_acdc(tmp_path / "a"))
     assert sorted(r["spec"]["method"] for r in records) == sorted(ALL_METHODS.split(","))
@@ -150,7 +150,7 @@ def test_sweep_on_prepared_acdc_trains_every_method_with_per_class_metrics(runne
 
 
 def test_sweep_on_prepared_brats_volumes_uses_the_3d_unet(runner, tmp_path):
-    from test_format_brats import make_brats
+    from tests.data.test_format_brats import make_brats
 
     source = make_brats(tmp_path / "b")
     records, out, prepared = every_method_on(runner, tmp_path, "brats[size=32]", source)
