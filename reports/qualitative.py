@@ -15,10 +15,10 @@ import numpy as np
 import pandas as pd
 
 from rmdbench.errors import UserError
-from rmdbench.run import NOISY_EXAMPLE_FILE
+from rmdbench.store import NOISY_EXAMPLE_FILE, PREDICTIONS_FILE
 
 from .plots import plot_qualitative
-from .store_reader import PREDICTIONS_FILE, RunStoreData
+from .store_reader import RunStoreData
 from .tables import row_column, setting_groups
 
 CASES_SHOWN = 3

@@ -22,7 +22,7 @@ import pandas as pd
 
 from rmdbench.errors import UserError
 from rmdbench.labels import format_value
-from rmdbench.store import FAILED_FILE, RESULT_FILE
+from rmdbench.store import CASES_FILE, FAILED_FILE, NOISE_FILE, RESULT_FILE
 
 from .labelling import add_labels
 
@@ -39,9 +39,6 @@ SPEC_COLUMNS = (
 #: the columns that name one run's setting; a table never pools runs that differ in these
 SETTING_COLUMNS = ("dataset", "noise_setting", "profile_setting", "backbone")
 RUN_IDENTITY = (*SETTING_COLUMNS, "method_label", "noise_ratio", "seed")
-CASE_FILE = "cases.parquet"
-NOISE_FILE = "noise.parquet"
-PREDICTIONS_FILE = "predictions.npz"
 SHARED_CLEAN = "shared_clean"
 
 
@@ -188,12 +185,12 @@ def share_clean_runs(cases: pd.DataFrame) -> pd.DataFrame:
 
 def _run_cases(run_dir: Path, result: dict) -> pd.DataFrame:
     """One run's per-case metrics with the run's spec, timings and noise summary attached."""
-    path = run_dir / CASE_FILE
+    path = run_dir / CASES_FILE
     try:
         cases = pd.read_parquet(path)
     except (OSError, ValueError) as error:
         raise UserError(
-            f"run '{run_dir.name}' has result.json but no readable {CASE_FILE} ({error}); "
+            f"run '{run_dir.name}' has result.json but no readable {CASES_FILE} ({error}); "
             "delete the run directory and sweep again"
         ) from None
     spec = result["spec"]

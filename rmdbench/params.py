@@ -48,10 +48,13 @@ def parse_component(text: str) -> tuple[str, dict[str, str]]:
 
 
 def _coerce(value: Any, annotation: Any, where: str) -> Any:
-    if not isinstance(value, str):
-        return value
     origin = typing.get_origin(annotation)
     optional = [arg for arg in typing.get_args(annotation) if arg is not type(None)]
+    if isinstance(value, int) and not isinstance(value, bool):
+        # a YAML or Python 0 for a float field is 0.0: one value, one label, one run hash
+        return float(value) if float in (annotation, *optional) else value
+    if not isinstance(value, str):
+        return value
     if origin in (typing.Union, types.UnionType) and len(optional) == 1:
         return None if value.lower() == "none" else _coerce(value, optional[0], where)
     if annotation is bool:

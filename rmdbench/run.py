@@ -26,14 +26,25 @@ from rmdbench.profiles import Profile
 from rmdbench.provenance import provenance
 from rmdbench.registry import BACKBONES, METHODS, NOISE_MODELS
 from rmdbench.seeding import seed_words
-from rmdbench.store import FAILED_FILE, RESULT_FILE, SPEC_FILE, RunStore, write_json
+from rmdbench.store import (
+    CASES_FILE,
+    CURVE_FILE,
+    FAILED_FILE,
+    NOISE_FILE,
+    NOISY_EXAMPLE_FILE,
+    PREDICTIONS_FILE,
+    RESULT_FILE,
+    SPEC_FILE,
+    RunState,
+    RunStore,
+    write_json,
+)
 from rmdbench.training.checkpoint import Checkpointing, checkpoint_path, remove_checkpoint
 from rmdbench.training.losses import output_channels
 from rmdbench.training.trainer import DeviceData, NonFiniteLossError, Trainer
 
 SPEC_VERSION = 1  # bump when the meaning of a spec field changes
 #: one corrupted training case as the run trained on it (``noisy_example``), for reports
-NOISY_EXAMPLE_FILE = "noisy_example.npz"
 
 
 @dataclass(frozen=True)
@@ -86,7 +97,7 @@ class RunSpec:
 @dataclass
 class RunOutcome:
     spec: RunSpec
-    status: str  # "done" or "failed"
+    status: RunState  # done or failed
     summary: dict = field(default_factory=dict)
     error: str = ""
 
@@ -257,12 +268,12 @@ def execute_run(
                 staging / FAILED_FILE,
                 {"error": message, "traceback": traceback.format_exc(), "spec": spec.as_dict()},
             )
-            return RunOutcome(spec, "failed", error=message)
-        output["cases"].to_parquet(staging / "cases.parquet", index=False)
-        output["curve"].to_parquet(staging / "curve.parquet", index=False)
-        output["realised"].to_parquet(staging / "noise.parquet", index=False)
+            return RunOutcome(spec, RunState.FAILED, error=message)
+        output["cases"].to_parquet(staging / CASES_FILE, index=False)
+        output["curve"].to_parquet(staging / CURVE_FILE, index=False)
+        output["realised"].to_parquet(staging / NOISE_FILE, index=False)
         np.savez_compressed(
-            staging / "predictions.npz",
+            staging / PREDICTIONS_FILE,
             predictions=output["predictions"],
             case_ids=output["test_case_ids"],
         )
@@ -272,7 +283,7 @@ def execute_run(
         write_json(
             staging / RESULT_FILE,
             {
-                "status": "done",
+                "status": RunState.DONE.value,
                 "run_name": spec.run_name,
                 "spec": spec.as_dict(),
                 "summary": summary,
@@ -284,4 +295,4 @@ def execute_run(
             },
         )
     remove_checkpoint(path)  # also one left by an earlier attempt with the option
-    return RunOutcome(spec, "done", summary=summary)
+    return RunOutcome(spec, RunState.DONE, summary=summary)

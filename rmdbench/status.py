@@ -10,8 +10,11 @@ while they run or after they were killed.
 from __future__ import annotations
 
 import json
+from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
+
+from rmdbench.store import FAILED_FILE, RESULT_FILE, RunState, RunStore
 
 
 @dataclass
@@ -30,8 +33,26 @@ class StoreStatus:
 
     @property
     def left(self) -> dict[str, str]:
+        """Planned runs with no record and no holder: still to train (RunState.TODO)."""
         finished = self.done.keys() | self.failed.keys() | self.running.keys()
         return {name: method for name, method in self.planned.items() if name not in finished}
+
+    def method_of_running(self, name: str) -> str:
+        """A running run's method, from its holder's lock file or the recorded grids."""
+        return self.running.get(name, {}).get("method") or self.planned.get(name) or "?"
+
+    def per_method(self) -> dict[str, Counter[RunState]]:
+        """How many runs of each method stand in each state (TODO: left)."""
+        methods: dict[str, Counter[RunState]] = {}
+        found = [
+            *((method, RunState.DONE) for method in self.done.values()),
+            *((method, RunState.FAILED) for method, _ in self.failed.values()),
+            *((self.method_of_running(name), RunState.RUNNING) for name in self.running),
+            *((method, RunState.TODO) for method in self.left.values()),
+        ]
+        for method, state in found:
+            methods.setdefault(method, Counter())[state] += 1
+        return methods
 
 
 def _read(path: Path) -> dict:
@@ -42,20 +63,19 @@ def _read(path: Path) -> dict:
 
 
 def read_status(root: Path) -> StoreStatus:
-    from rmdbench.store import FAILED_FILE, RESULT_FILE, RunStore
-
     store = RunStore(root)
     status = StoreStatus(planned=store.planned_runs())
     for run_dir in sorted(path for path in root.iterdir() if path.is_dir()):
         if run_dir.name.startswith("."):
             continue
-        if (run_dir / RESULT_FILE).is_file():
+        state = store.state(run_dir.name)
+        if state == RunState.DONE:
             record = _read(run_dir / RESULT_FILE)
             status.done[run_dir.name] = record.get("spec", {}).get("method", "?")
             timings = record.get("timings", {})
             status.train_seconds += float(timings.get("train_seconds", 0.0) or 0.0)
             status.total_seconds += float(timings.get("total_seconds", 0.0) or 0.0)
-        elif (run_dir / FAILED_FILE).is_file():
+        elif state == RunState.FAILED:
             record = _read(run_dir / FAILED_FILE)
             method = record.get("spec", {}).get("method", "?")
             status.failed[run_dir.name] = (method, str(record.get("error", "")))

@@ -27,11 +27,12 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from enum import StrEnum
 from pathlib import Path
 
 import pandas as pd
 
-from rmdbench.errors import UserError
+from rmdbench.errors import OptionError
 
 try:  # POSIX only; without it runs are not locked (one sweep per store at a time)
     import fcntl
@@ -41,6 +42,11 @@ except ImportError:  # pragma: no cover - Windows
 RESULT_FILE = "result.json"
 FAILED_FILE = "failed.json"
 SPEC_FILE = "spec.json"
+CASES_FILE = "cases.parquet"  # per test case metrics
+CURVE_FILE = "curve.parquet"  # per epoch: loss terms, clean validation DSC
+NOISE_FILE = "noise.parquet"  # per training case: corrupted or not, realised noise
+PREDICTIONS_FILE = "predictions.npz"  # test predictions with their case ids
+NOISY_EXAMPLE_FILE = "noisy_example.npz"  # one corrupted training case, for the figures
 STAGING_DIR = ".staging"
 LOCK_DIR = ".locks"
 PLAN_DIR = ".plans"
@@ -49,6 +55,16 @@ TRASH_MARK = ".trash-"
 #: a lock that is busy is tried again this many times (seconds between tries): a probe by
 #: ``rmdbench status`` or a stale-staging sweep holds it for microseconds only
 LOCK_RETRY_DELAYS = (0.02, 0.05, 0.1, 0.2, 0.4)
+
+
+class RunState(StrEnum):
+    """Where one run of a grid stands in the store. The values are the words shown by
+    ``--dry-run`` and written in JSON."""
+
+    DONE = "done"  # result.json exists
+    FAILED = "failed"  # failed.json and no result: kept until --retry-failed
+    RUNNING = "running"  # its lock is held by a live process (a sweep elsewhere)
+    TODO = "todo"  # no record yet
 
 
 def write_json(path: Path, payload: dict) -> None:
@@ -134,9 +150,10 @@ class RunStore:
             with tempfile.NamedTemporaryFile(dir=self.root, prefix=".write-test-"):
                 pass
         except OSError as error:
-            raise UserError(
+            raise OptionError(
                 f"cannot write to runs directory '{self.root}' ({error.strerror}); "
-                "pass a writable directory with --out"
+                "pass a writable directory with --out",
+                "out",
             ) from None
 
     def run_dir(self, run_name: str) -> Path:
@@ -148,11 +165,12 @@ class RunStore:
     def is_failed(self, run_name: str) -> bool:
         return (self.run_dir(run_name) / FAILED_FILE).is_file() and not self.is_done(run_name)
 
-    def state(self, run_name: str) -> str:
-        """'done', 'failed' or 'todo' from the records alone (locks are not looked at)."""
+    def state(self, run_name: str) -> RunState:
+        """DONE, FAILED or TODO from the records alone (locks are not looked at; RUNNING
+        takes a ``probe``)."""
         if self.is_done(run_name):
-            return "done"
-        return "failed" if self.is_failed(run_name) else "todo"
+            return RunState.DONE
+        return RunState.FAILED if self.is_failed(run_name) else RunState.TODO
 
     # locks ---------------------------------------------------------------------------
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import time
-from collections import Counter
 from pathlib import Path
 from typing import Annotated
 
@@ -11,12 +10,6 @@ import typer
 from rich.table import Table
 
 from rmdbench.cli.common import console, fail
-from rmdbench.status import StoreStatus, read_status
-
-
-def _method_of(name: str, status: StoreStatus) -> str:
-    info = status.running.get(name, {})
-    return info.get("method") or status.planned.get(name) or "?"
 
 
 def status(
@@ -24,7 +17,9 @@ def status(
 ) -> None:
     """Done, failed, running (locked) and left runs of a store, per method, with the epoch
     of each running run and the total training time; reads the store only."""
-    from rmdbench.executors.progress import format_duration
+    from rmdbench.cli.progress import format_duration
+    from rmdbench.status import read_status
+    from rmdbench.store import RunState
 
     if not runs_dir.is_dir():
         raise fail(f"no run store at '{runs_dir}'; pass the --out directory of a sweep")
@@ -36,25 +31,21 @@ def status(
         highlight=False,
         soft_wrap=True,
     )
-    methods: dict[str, Counter] = {}
-    for method in found.done.values():
-        methods.setdefault(method, Counter())["done"] += 1
-    for method, _ in found.failed.values():
-        methods.setdefault(method, Counter())["failed"] += 1
-    for name in found.running:
-        methods.setdefault(_method_of(name, found), Counter())["running"] += 1
-    for method in found.left.values():
-        methods.setdefault(method, Counter())["left"] += 1
+    columns = {
+        RunState.DONE: "done",
+        RunState.FAILED: "failed",
+        RunState.RUNNING: "running",
+        RunState.TODO: "left",
+    }
+    methods = found.per_method()
     if methods:
         table = Table(title="runs per method")
         table.add_column("method")
-        for column in ("done", "failed", "running", "left"):
+        for column in columns.values():
             table.add_column(column, justify="right")
         for method in sorted(methods):
             counts = methods[method]
-            table.add_row(
-                method, *(str(counts[key]) for key in ("done", "failed", "running", "left"))
-            )
+            table.add_row(method, *(str(counts[state]) for state in columns))
         console.print(table)
     now = time.time()
     for name, info in sorted(found.running.items()):

@@ -1,27 +1,31 @@
 """``rmdbench sweep``: the grid from the command line or a YAML file, run by an executor,
-and a DSC table at the end."""
+and a DSC table at the end.
+
+The options are the fields of ``rmdbench.sweep.SweepConfig`` (one parameter per field,
+same name); every one given overrides the sweep file. The engine does the rest: this
+module parses, calls it and prints.
+"""
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.table import Table
 
-from rmdbench.cli.common import console, error_console, fail, say
-from rmdbench.errors import UserError
+from rmdbench.cli.common import console, error_console, fail, say, terminal_track
+from rmdbench.errors import OptionError, UserError
+from rmdbench.executors.slurm_options import DEFAULT_SLURM_MINUTES
 
 if TYPE_CHECKING:
-    from rmdbench.executors.base import DatasetCache, Executor
     from rmdbench.run import RunSpec
-    from rmdbench.store import RunStore
+    from rmdbench.store import RunState, RunStore
     from rmdbench.sweep import SweepConfig, SweepResult
 
 SWEEP_CONTEXT = {"allow_extra_args": True, "ignore_unknown_options": True}
 EXECUTION = "Execution"
 SLURM = "SLURM (--executor slurm)"
-DEFAULT_SLURM_MINUTES = 120
 
 
 def sweep(
@@ -171,69 +175,47 @@ def sweep(
         ),
     ] = None,
     detach: Annotated[
-        bool,
+        bool | None,
         typer.Option(
             "--detach",
             help="Submit the array and return; follow it with 'rmdbench status OUT'.",
             rich_help_panel=SLURM,
         ),
-    ] = False,
+    ] = None,
 ) -> None:
     """Train every method on the same noisy labels for each noise ratio; print a DSC table.
 
     Done runs are skipped and failed ones kept (--retry-failed reruns them), so rerunning
     a killed sweep completes the rest; a run locked by a concurrent sweep is left to it."""
-    from rmdbench.executors.base import DatasetCache, WorkerSettings
-    from rmdbench.noise import parse_noise_ratios
+    given = dict(locals())  # the first statement: the parameters, one per SweepConfig field
+    from rmdbench.cli.progress import SweepMonitor
+    from rmdbench.executors.base import DatasetCache
     from rmdbench.plugins import load_plugins
     from rmdbench.profiles import get_profile
-    from rmdbench.store import RunStore
+    from rmdbench.store import RunState, RunStore
     from rmdbench.sweep import (
         SweepConfig,
+        build_executor,
+        choose_executor,
+        config_keys,
         grid_summary,
         plan_sweep,
         prepare_datasets,
-        read_sweep_file,
+        prepare_store,
         run_sweep,
         runs_to_train,
-        split_list,
         survey,
+        worker_settings,
     )
     from rmdbench.training.trainer import select_device
 
+    # the SweepConfig fields given on the command line (noise also as bare extra numbers)
+    given["noise"] = [*(noise or []), *context.args] or None
+    flags = {key: given[key] for key in config_keys() if given.get(key) not in (None, [])}
     executor_name = ""
     options = SweepConfig()
     try:
-        flags: dict[str, Any] = {
-            "noise": parse_noise_ratios([*(noise or []), *context.args]) or None,
-            "methods": split_list(methods) if methods else None,
-            "noise_model": split_list(noise_model) if noise_model else None,
-            "dataset": split_list(dataset) if dataset else None,
-            "seeds": seeds or None,
-            "profile": profile,
-            "out": out,
-            "device": device,
-            "cache_dir": cache_dir,
-            "plugin": plugin or None,
-            "executor": executor,
-            "workers": workers,
-            "retry_failed": retry_failed,
-            "checkpoint_every": checkpoint_every,
-            "slurm_partition": slurm_partition,
-            "slurm_time": slurm_time,
-            "slurm_gpus": slurm_gpus,
-            "slurm_cpus": slurm_cpus,
-            "slurm_mem": slurm_mem,
-            "slurm_account": slurm_account,
-            "slurm_qos": slurm_qos,
-            "slurm_constraint": slurm_constraint,
-            "slurm_setup": slurm_setup or None,
-            "slurm_cluster": slurm_cluster,
-            "detach": detach or None,
-        }
-        if config is not None:
-            options.update(read_sweep_file(config))
-        options.update({key: value for key, value in flags.items() if value is not None})
+        options = SweepConfig.load(config, flags)
         executor_name = choose_executor(options)
         load_plugins(options.plugin)
         chosen_profile = get_profile(options.profile)
@@ -247,40 +229,44 @@ def sweep(
             cache_dir=options.cache_dir,
         )
         select_device(options.device)  # a bad --device fails here, not in every worker
-        slurm = slurm_options(options) if executor_name == "slurm" else None
         store = RunStore(options.out)
         states = survey(specs, store)
         say(grid_summary(states, options.retry_failed))
-        already = sum(state == "done" for state in states.values())
+        already = sum(state == RunState.DONE for state in states.values())
         if already:
             say(f"{already} of {len(specs)} runs already done: skipped")
         todo = runs_to_train(specs, states, options.retry_failed)
         datasets = DatasetCache(options.cache_dir)
+        track = terminal_track()
         if dry_run:
-            prepare_datasets(specs, chosen_profile, datasets, console, only_for_readers=True)
+            prepare_datasets(
+                specs,
+                chosen_profile,
+                datasets,
+                on_message=say,
+                progress=track,
+                only_for_readers=True,
+            )
             print_plan(specs, states)
             return
         if todo:
-            prepare_datasets(todo, chosen_profile, datasets, console)
-        store.ensure_writable()
-        removed = store.remove_stale_staging()
+            prepare_datasets(todo, chosen_profile, datasets, on_message=say, progress=track)
+        removed = prepare_store(store, specs)
         if removed:
             say(f"removed {removed} staging dir(s) left by interrupted runs")
-        store.record_plan({spec.run_name: spec.method for spec in specs})
-        chosen = build_executor(executor_name, options, store, datasets, slurm)
+        chosen = build_executor(executor_name, options, store, datasets)
         if todo:
             say(f"executor {chosen.describe()}")
-        settings = WorkerSettings(
-            store_root=store.root.resolve(),
-            device=options.device,
-            cache_dir=None if options.cache_dir is None else Path(options.cache_dir).resolve(),
-            plugins=tuple(Path(path).resolve() for path in options.plugin),
-            retry_failed=options.retry_failed,
-            checkpoint_every=options.checkpoint_every,
-        )
-        result = run_sweep(specs, states, executor=chosen, settings=settings, console=console)
+        with SweepMonitor(console) as monitor:
+            result = run_sweep(
+                specs,
+                states,
+                executor=chosen,
+                settings=worker_settings(options, store),
+                on_event=monitor,
+            )
     except UserError as error:
-        raise fail(str(error)) from None
+        raise fail(in_flags(error)) from None
     except KeyboardInterrupt:
         if executor_name == "slurm":
             message = "stopped waiting; the submitted jobs go on: rmdbench status OUT follows them"
@@ -291,71 +277,15 @@ def sweep(
     report_result(result, options, store, specs)
 
 
-def choose_executor(options: SweepConfig) -> str:
-    """The executor to use, and every executor option checked against it."""
-    from rmdbench.executors import EXECUTOR_NAMES
+def in_flags(error: UserError) -> str:
+    """An engine error in this command's words: an option error that does not name its
+    flag gets it appended ('... (--device)')."""
+    from rmdbench.sweep.config import flag
 
-    slurm_flags = options.slurm_options_given()
-    name = options.executor or (
-        "slurm" if slurm_flags else "local" if options.workers is not None else "inline"
-    )
-    if name not in EXECUTOR_NAMES:
-        raise UserError(f"unknown executor '{name}'; choose one of: {', '.join(EXECUTOR_NAMES)}")
-    if options.workers is not None and options.workers < 1:
-        raise UserError(f"--workers must be at least 1, got {options.workers}")
-    if options.checkpoint_every < 0:
-        raise UserError(
-            f"--checkpoint-every must be 0 (off) or a number of epochs, got "
-            f"{options.checkpoint_every}"
-        )
-    if slurm_flags and name != "slurm":
-        raise UserError(
-            f"{slurm_flags[0]} applies to the slurm executor; add --executor slurm "
-            f"(or drop it for --executor {name})"
-        )
-    if name == "inline" and options.workers not in (None, 1):
-        raise UserError(
-            "--workers applies to --executor local or slurm; inline trains one run at a time"
-        )
-    return name
-
-
-def slurm_options(options: SweepConfig) -> Any:
-    from rmdbench.executors.slurm import SlurmOptions, parse_memory_gb, parse_slurm_time
-
-    slurm = SlurmOptions(
-        folder=Path(options.out).resolve() / ".slurm",
-        time_minutes=parse_slurm_time(options.slurm_time or DEFAULT_SLURM_MINUTES),
-        gpus=1 if options.slurm_gpus is None else options.slurm_gpus,
-        cpus=options.slurm_cpus,
-        mem_gb=None if options.slurm_mem is None else parse_memory_gb(options.slurm_mem),
-        partition=options.slurm_partition,
-        account=options.slurm_account,
-        qos=options.slurm_qos,
-        constraint=options.slurm_constraint,
-        array_parallelism=options.workers,
-        setup=tuple(options.slurm_setup),
-        cluster=options.slurm_cluster or "slurm",
-        detach=options.detach,
-    )
-    slurm.check()
-    return slurm
-
-
-def build_executor(
-    name: str, options: SweepConfig, store: RunStore, datasets: DatasetCache, slurm: Any
-) -> Executor:
-    if name == "local":
-        from rmdbench.executors.local import LocalExecutor, plan_local
-
-        return LocalExecutor(plan_local(options.device, options.workers), store.root / ".logs")
-    if name == "slurm":
-        from rmdbench.executors.slurm import SlurmExecutor
-
-        return SlurmExecutor(slurm)
-    from rmdbench.executors.inline import InlineExecutor
-
-    return InlineExecutor(datasets)
+    message = str(error)
+    if isinstance(error, OptionError) and error.option and "--" not in message:
+        message += f" ({flag(error.option)})"
+    return message
 
 
 def report_result(
@@ -398,27 +328,29 @@ def report_result(
         raise typer.Exit(code=1)
 
 
-def print_plan(specs: list[RunSpec], states: dict[str, str]) -> None:
+def print_plan(specs: list[RunSpec], states: dict[str, RunState]) -> None:
     """The --dry-run table: one row per run of the grid, in the order it would train."""
     from rich.text import Text
 
-    from rmdbench.sweep import method_label
+    from rmdbench.labels import method_label
+    from rmdbench.store import RunState
 
     table = Table(title=f"sweep plan · {len(specs)} runs")
     for column in ("#", "state", "method", "noise model", "r", "seed", "dataset"):
         justify = "right" if column in ("#", "r", "seed") else "left"
         table.add_column(column, justify=justify, overflow="fold")
     table.add_column("run", no_wrap=True, min_width=12)  # the spec hash, whole
-    style = {"done": "green", "failed": "red", "running": "yellow", "todo": ""}
+    style = {RunState.DONE: "green", RunState.FAILED: "red", RunState.RUNNING: "yellow"}
     for number, spec in enumerate(specs, 1):
         state = states[spec.run_name]
         noise = spec.noise_model
         if spec.noise_preset != "default":
             noise += f"[preset={spec.noise_preset}]"
-        cells = (method_label(spec), noise, f"{spec.noise_ratio:g}", str(spec.seed), spec.dataset)
+        method = method_label(spec.method, spec.method_params)
+        cells = (method, noise, f"{spec.noise_ratio:g}", str(spec.seed), spec.dataset)
         table.add_row(
             str(number),
-            Text(state, style=style[state]),
+            Text(state, style=style.get(state, "")),
             *(Text(cell) for cell in cells),  # Text: 'rmd[distill=False]' is not markup
             spec.key,
         )
@@ -426,7 +358,7 @@ def print_plan(specs: list[RunSpec], states: dict[str, str]) -> None:
 
 
 def print_dsc_table(runs_dir: Path, run_names: set[str]) -> None:
-    from rmdbench.reports.load import load_runs
+    from rmdbench.reports.store_reader import load_runs
     from rmdbench.reports.tables import summary_table
 
     if not run_names:

@@ -14,6 +14,7 @@ import traceback
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from enum import StrEnum
 from pathlib import Path
 
 import torch
@@ -21,17 +22,29 @@ import torch
 from rmdbench.data.base import SegmentationData
 from rmdbench.data.resolve import load_dataset
 from rmdbench.profiles import Profile
+from rmdbench.progress import Track
 from rmdbench.run import RunSpec, execute_run
-from rmdbench.store import FAILED_FILE, SPEC_FILE, RunStore, holder_identity, write_json
-
-#: TaskReport.status values; the first two mean "trained now"
-DONE, FAILED = "done", "failed"
-ALREADY_DONE, KEPT_FAILED, ELSEWHERE, SUBMITTED = (
-    "already_done",
-    "kept_failed",
-    "elsewhere",
-    "submitted",
+from rmdbench.store import (
+    FAILED_FILE,
+    SPEC_FILE,
+    RunState,
+    RunStore,
+    holder_identity,
+    write_json,
 )
+
+
+class TaskOutcome(StrEnum):
+    """What became of one task of a sweep (``TaskReport.status``). DONE and FAILED: trained
+    now, and the run stands so in the store (the same words as ``RunState``); the others:
+    not trained by this sweep."""
+
+    DONE = RunState.DONE.value
+    FAILED = RunState.FAILED.value
+    ALREADY_DONE = "already_done"  # done meanwhile, by another sweep
+    KEPT_FAILED = "kept_failed"  # failed earlier; not retried without retry_failed
+    ELSEWHERE = "elsewhere"  # locked by another process: left to it
+    SUBMITTED = "submitted"  # handed to a queue that runs it later (slurm, detached)
 
 
 @dataclass(frozen=True)
@@ -52,15 +65,15 @@ class TaskReport:
     """What became of one run."""
 
     run_name: str
-    status: str
+    status: TaskOutcome
     seconds: float = 0.0
     summary: dict = field(default_factory=dict)
     error: str = ""
-    where: str = ""  # for ELSEWHERE: who holds the lock
+    where: str = ""  # ELSEWHERE: who holds the lock; SUBMITTED: the job id
 
     @property
     def trained(self) -> bool:
-        return self.status in (DONE, FAILED)
+        return self.status in (TaskOutcome.DONE, TaskOutcome.FAILED)
 
 
 @dataclass(frozen=True)
@@ -98,7 +111,8 @@ class DatasetCache:
         self.cache_dir = cache_dir
         self._loaded: dict[tuple[str, int], SegmentationData] = {}
 
-    def get(self, name: str, crop_size: int, *, progress: bool = False) -> SegmentationData:
+    def get(self, name: str, crop_size: int, *, progress: Track | None = None) -> SegmentationData:
+        """``progress``: shows the build of a dataset not cached yet (nothing when None)."""
         key = (name, crop_size)
         if key not in self._loaded:
             self._loaded[key] = load_dataset(name, crop_size, self.cache_dir, progress=progress)
@@ -126,12 +140,14 @@ def run_task(
     lock = store.lock(name)
     if not lock.acquire():
         holder = store.probe(name)
-        return TaskReport(name, ELSEWHERE, where=describe_holder(holder.info if holder else {}))
+        return TaskReport(
+            name, TaskOutcome.ELSEWHERE, where=describe_holder(holder.info if holder else {})
+        )
     try:
         if store.is_done(name):
-            return TaskReport(name, ALREADY_DONE)
+            return TaskReport(name, TaskOutcome.ALREADY_DONE)
         if store.is_failed(name) and not settings.retry_failed:
-            return TaskReport(name, KEPT_FAILED, error="failed earlier")
+            return TaskReport(name, TaskOutcome.KEPT_FAILED, error="failed earlier")
         store.remove_stale_staging(name, locked=True)  # we hold the lock: leftovers are dead
         profile = Profile(**spec.profile)
         lock.update(
@@ -152,15 +168,16 @@ def run_task(
         except Exception as error:  # noqa: BLE001 - recorded like a training failure
             message = f"could not start: {type(error).__name__}: {error}"
             record_failure(store, spec, message, traceback.format_exc())
-            return TaskReport(name, FAILED, time.perf_counter() - started, error=message)
+            seconds = time.perf_counter() - started
+            return TaskReport(name, TaskOutcome.FAILED, seconds, error=message)
         outcome = execute_run(
             spec, data, profile, store, device, on_epoch, settings.checkpoint_every
         )
         seconds = time.perf_counter() - started
-        if outcome.status == DONE:
-            return TaskReport(name, DONE, seconds, summary=outcome.summary)
+        if outcome.status == RunState.DONE:
+            return TaskReport(name, TaskOutcome.DONE, seconds, summary=outcome.summary)
         free_device_memory(device)
-        return TaskReport(name, FAILED, seconds, error=outcome.error)
+        return TaskReport(name, TaskOutcome.FAILED, seconds, error=outcome.error)
     finally:
         lock.release()
 

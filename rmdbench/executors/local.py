@@ -20,18 +20,17 @@ import subprocess
 import sys
 import threading
 from collections import deque
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import IO
 
 from rmdbench.errors import UserError
 from rmdbench.executors.base import (
-    DONE,
-    FAILED,
     Executor,
     Notify,
     RunFinished,
+    TaskOutcome,
     TaskReport,
     WorkerSettings,
     record_failure,
@@ -187,7 +186,8 @@ class LocalExecutor(Executor):
                     finish(message[1])
                     self._dispatch(worker, pending)
             for spec in pending:  # only if workers kept dying: no record, a rerun tries again
-                finish(TaskReport(spec.run_name, FAILED, error="not run: local workers kept dying"))
+                message = "not run: local workers kept dying"
+                finish(TaskReport(spec.run_name, TaskOutcome.FAILED, error=message))
         finally:
             for worker in workers.values():
                 self._stop(worker)
@@ -238,18 +238,18 @@ class LocalExecutor(Executor):
                 pending.appendleft(worker.task)
                 worker.task = None
 
-    def _reap(self, worker: _Worker, store: RunStore, finish: Notify) -> None:
+    def _reap(self, worker: _Worker, store: RunStore, finish: Callable[[TaskReport], None]) -> None:
         returncode = worker.process.wait()
         if worker.task is not None:
             spec = worker.task
             if store.is_done(spec.run_name):  # died after the record was complete
-                finish(TaskReport(spec.run_name, DONE))
+                finish(TaskReport(spec.run_name, TaskOutcome.DONE))
             else:
                 message = f"worker process died during the run ({describe_exit(returncode)})"
                 if worker.log_path.exists() and worker.log_path.stat().st_size:
                     message += f"; log: {worker.log_path}"
                 record_failure(store, spec, message, last_line(worker.log_path))
-                finish(TaskReport(spec.run_name, FAILED, error=message))
+                finish(TaskReport(spec.run_name, TaskOutcome.FAILED, error=message))
         elif not worker.ready:
             detail = last_line(worker.log_path) or describe_exit(returncode)
             raise UserError(f"a local worker failed to start: {detail} (log: {worker.log_path})")

@@ -28,13 +28,19 @@ from rmdbench.training.schedules import Schedule
 
 
 def select_device(requested: str = "auto") -> torch.device:
-    """'auto' = CUDA when present, else CPU."""
+    """'auto' = CUDA when present, else CPU. An unknown or absent device is a
+    ``DeviceError`` (a UserError) that carries the device asked for."""
+    from rmdbench.errors import DeviceError
+
     if requested == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     if requested.startswith("cuda") and not torch.cuda.is_available():
-        raise UserError("--device cuda was asked for but no CUDA GPU is visible; use --device cpu")
+        raise DeviceError(
+            f"device '{requested}' was asked for but no CUDA GPU is visible; use cpu or auto",
+            requested,
+        )
     if requested not in ("cpu",) and not requested.startswith("cuda"):
-        raise UserError(f"unknown device '{requested}'; use auto, cpu or cuda")
+        raise DeviceError(f"unknown device '{requested}'; use auto, cpu or cuda", requested)
     return torch.device(requested)
 
 

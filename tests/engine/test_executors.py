@@ -144,13 +144,13 @@ def test_local_plan_shares_cores_and_pins_gpus(monkeypatch):
     [("90", 90), (45, 45), ("1:30:00", 90), ("2-00", 2880), ("0-1:00:30", 61), ("10:30", 11)],
 )
 def test_slurm_time_formats(text, minutes):
-    from rmdbench.executors.slurm import parse_slurm_time
+    from rmdbench.executors.slurm_options import parse_slurm_time
 
     assert parse_slurm_time(text) == minutes
 
 
 def test_slurm_memory_sizes():
-    from rmdbench.executors.slurm import parse_memory_gb
+    from rmdbench.executors.slurm_options import parse_memory_gb
 
     assert parse_memory_gb("32G") == 32 and parse_memory_gb("512M") == 0.5
     assert parse_memory_gb(8) == 8

@@ -115,7 +115,10 @@ def test_two_concurrent_sweeps_train_each_run_once(tmp_path, markers):
 
 
 def test_a_run_locked_elsewhere_is_left_to_its_holder(runner, tmp_path, markers):
+    from rmdbench.plugins import load_plugins
+
     plugin = write_plugin(tmp_path)
+    load_plugins([plugin])  # plan() names the plug-in's method, also when run alone
     out = tmp_path / "runs"
     methods = fast_methods("tag=0", "tag=1")
     taken = RunStore(out).lock(plan(methods)[1].run_name)

@@ -148,3 +148,38 @@ def test_clean_runs_are_planned_once_for_all_noise_models():
     clean = [spec for spec in specs if spec.noise_ratio == 0]
     assert len(clean) == 2 * 2 and {spec.noise_model for spec in clean} == {"distortion"}
     assert len(specs) - len(clean) == 3 * 2 * 2  # every noisy run is kept
+
+
+def test_every_option_is_a_flag_and_every_slurm_option_reaches_the_executor():
+    """SweepConfig's fields are the schema: each one is a `rmdbench sweep` option of the
+    same name, and its slurm_* fields are SlurmOptions' fields without the prefix."""
+    import dataclasses
+    import inspect
+
+    from rmdbench.cli.sweep import sweep
+    from rmdbench.executors.slurm_options import SlurmOptions
+    from rmdbench.sweep import SweepConfig, config_keys
+
+    assert set(config_keys()) <= set(inspect.signature(sweep).parameters)
+    slurm = {field.name for field in dataclasses.fields(SlurmOptions)}
+    assert set(SweepConfig().slurm_values()) <= slurm
+
+
+def test_sweep_file_values_are_read_by_their_field_type(tmp_path):
+    from rmdbench.errors import SweepFileError
+    from rmdbench.sweep import read_sweep_file
+
+    config = tmp_path / "sweep.yaml"
+    config.write_text(
+        "datasets: a,b\nnoise: ['0 0.4', 1]\nmethods: {rmd: {distill: false}, single: null}\n"
+        "slurm_time: 90\nplugins: [p.py]\ncache_dir: null\nslurm_setup: [x, 'y,z']\n"
+    )
+    values = read_sweep_file(config)
+    assert values["dataset"] == ["a", "b"] and values["noise"] == [0.0, 0.4, 1.0]
+    assert values["methods"] == [("rmd", {"distill": False}), ("single", {})]
+    assert values["slurm_time"] == "90" and values["cache_dir"] is None
+    assert values["plugin"] == [tmp_path / "p.py"] and values["slurm_setup"] == ["x", "y,z"]
+    config.write_text("workers: true\n")
+    with pytest.raises(SweepFileError, match="'workers' expects an integer, got True") as caught:
+        read_sweep_file(config)
+    assert caught.value.key == "workers"

@@ -109,9 +109,13 @@ def subprocess_environment(markers: Path) -> dict[str, str]:
     return environment
 
 
+#: the command line in a fresh interpreter, as the ``rmdbench`` script runs it
+CLI_COMMAND = [sys.executable, "-c", "from rmdbench.cli import main; main()"]
+
+
 def sweep_process(arguments: list[str], markers: Path, **kwargs) -> subprocess.Popen:
     return subprocess.Popen(
-        [sys.executable, "-m", "rmdbench.cli", *arguments],
+        [*CLI_COMMAND, *arguments],
         env=subprocess_environment(markers),
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,

@@ -17,8 +17,8 @@ from rmdbench.params import build_params
 from rmdbench.plugins import load_builtins
 from rmdbench.profiles import get_profile
 from rmdbench.registry import DATASETS, NOISE_MODELS
-from rmdbench.run import NOISY_EXAMPLE_FILE, RunSpec, execute_run, noisy_example
-from rmdbench.store import RESULT_FILE, RunStore
+from rmdbench.run import RunSpec, execute_run, noisy_example
+from rmdbench.store import NOISY_EXAMPLE_FILE, RESULT_FILE, RunStore
 from rmdbench.sweep import resolve_noise_model
 
 RUN_FILES = {

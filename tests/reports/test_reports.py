@@ -37,8 +37,8 @@ from rmdbench.reports.stats import (
 )
 from rmdbench.reports.store_reader import load_runs, load_store
 from rmdbench.reports.tables import build_table, latex_escape, to_latex, to_markdown
-from rmdbench.run import NOISY_EXAMPLE_FILE, RunSpec, noisy_example
-from rmdbench.store import RESULT_FILE, SPEC_FILE, write_json
+from rmdbench.run import RunSpec, noisy_example
+from rmdbench.store import NOISY_EXAMPLE_FILE, RESULT_FILE, SPEC_FILE, write_json
 from rmdbench.sweep import resolve_method, resolve_noise_model
 
 RATIOS = (0.0, 0.4, 0.8)

@@ -1,0 +1,168 @@
+"""What the ``slurm`` executor is asked for: per-run resources and where the jobs go,
+read and checked before anything is submitted. Imports nothing heavy (the command line
+reads the default time limit from here).
+
+The fields of ``SlurmOptions`` from ``partition`` to ``cluster`` are the sweep's
+``slurm_*`` options (``SweepConfig``) without the prefix, so ``from_options`` fills them
+by name: the list of SLURM options is written once, in ``SweepConfig``.
+"""
+
+from __future__ import annotations
+
+import importlib
+import re
+import shutil
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from rmdbench.errors import MissingDependency, OptionError
+
+CLUSTERS = ("slurm", "local", "debug")
+DEFAULT_SLURM_MINUTES = 120
+
+
+def require_submitit() -> None:
+    """One clear line instead of an ImportError deep inside a sweep."""
+    try:
+        importlib.import_module("submitit")
+    except ImportError:
+        raise MissingDependency(
+            "the slurm executor needs submitit: pip install submitit (or pip install rmdbench)",
+            "submitit",
+        ) from None
+
+
+def parse_slurm_time(text: str | int) -> int:
+    """SLURM time formats ('90', '1:30:00', '2-00', '2-12:00:00') -> whole minutes."""
+    if isinstance(text, int) and not isinstance(text, bool):
+        minutes = text
+    else:
+        value = str(text).strip()
+        match = re.fullmatch(r"(?:(\d+)-)?(\d+)(?::(\d+))?(?::(\d+))?", value)
+        if not match:
+            raise OptionError(
+                f"--slurm-time '{value}' is not a SLURM time; write minutes (90), "
+                "H:MM:SS (1:30:00) or D-HH:MM:SS (2-00:00:00)",
+                "slurm_time",
+            )
+        days, first, second, third = match.groups()
+        numbers = [int(part) for part in (first, second, third) if part is not None]
+        if days is not None:  # D-H, D-H:M, D-H:M:S
+            hours, minutes_part, seconds = (numbers + [0, 0])[:3]
+            total_seconds = ((int(days) * 24 + hours) * 60 + minutes_part) * 60 + seconds
+        elif len(numbers) == 3:  # H:M:S
+            total_seconds = (numbers[0] * 60 + numbers[1]) * 60 + numbers[2]
+        elif len(numbers) == 2:  # M:S
+            total_seconds = numbers[0] * 60 + numbers[1]
+        else:
+            total_seconds = numbers[0] * 60
+        minutes = -(-total_seconds // 60)
+    if minutes < 1:
+        raise OptionError(f"--slurm-time must be at least one minute, got '{text}'", "slurm_time")
+    return minutes
+
+
+def parse_memory_gb(text: str | float) -> float:
+    """'32G', '32GB', '500M' or a number of GB -> GB."""
+    if isinstance(text, int | float) and not isinstance(text, bool):
+        value = float(text)
+    else:
+        match = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([MG]?)B?\s*", str(text), re.IGNORECASE)
+        if not match:
+            raise OptionError(
+                f"--slurm-mem '{text}' is not a memory size; write e.g. 32G or 500M", "slurm_mem"
+            )
+        value = float(match.group(1)) / (1024 if match.group(2).upper() == "M" else 1)
+    if value <= 0:
+        raise OptionError(f"--slurm-mem must be positive, got '{text}'", "slurm_mem")
+    return value
+
+
+@dataclass(frozen=True)
+class SlurmOptions:
+    """Per-run resources and where the jobs go; ``time`` and ``mem`` as given, read by
+    ``time_minutes`` and ``mem_gb``."""
+
+    folder: Path  # submitit's files: pickled tasks, each task's stdout and stderr
+    partition: str | None = None
+    time: str | int = DEFAULT_SLURM_MINUTES  # per run: minutes, H:MM:SS or D-HH:MM:SS
+    gpus: int = 1  # per run
+    cpus: int | None = None  # per run; also the run's torch threads
+    mem: str | float | None = None  # per run: 32G, 500M, or a number of GB
+    account: str | None = None
+    qos: str | None = None
+    constraint: str | None = None
+    setup: tuple[str, ...] = ()  # shell lines run before each task
+    cluster: str = "slurm"  # or local / debug: submitit on this machine
+    detach: bool = False  # submit and return
+    array_parallelism: int | None = None  # most array tasks running at once (--workers)
+    poll_seconds: float | None = None
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "setup", tuple(self.setup))
+
+    @classmethod
+    def from_options(cls, folder: Path, options: Mapping[str, Any], **other: Any) -> SlurmOptions:
+        """From values named like the fields ({'partition': 'gpu', 'time': None, ...}); a
+        None keeps the field's default."""
+        given = {name: value for name, value in options.items() if value is not None}
+        return cls(folder=folder, **given, **other)
+
+    @property
+    def time_minutes(self) -> int:
+        return parse_slurm_time(self.time)
+
+    @property
+    def mem_gb(self) -> float | None:
+        return None if self.mem is None else parse_memory_gb(self.mem)
+
+    def check(self) -> None:
+        """Problems a user can fix, before anything is submitted or written."""
+        parse_slurm_time(self.time)  # a bad time or size raises here
+        if self.mem is not None:
+            parse_memory_gb(self.mem)
+        if self.cluster not in CLUSTERS:
+            raise OptionError(
+                f"unknown --slurm-cluster '{self.cluster}'; choose one of: {', '.join(CLUSTERS)}",
+                "slurm_cluster",
+            )
+        require_submitit()
+        if self.cluster == "slurm" and shutil.which("sbatch") is None:
+            raise MissingDependency(
+                "sbatch is not on PATH: run the sweep on a SLURM login node, or use "
+                "--executor local (or --slurm-cluster local to try the slurm path here)",
+                "sbatch",
+            )
+        if self.gpus < 0 or (self.cpus is not None and self.cpus < 1):
+            raise OptionError(
+                "--slurm-gpus must be >= 0 and --slurm-cpus >= 1",
+                "slurm_gpus" if self.gpus < 0 else "slurm_cpus",
+            )
+        if self.detach and self.cluster == "debug":
+            raise OptionError(
+                "--detach needs a real queue; the debug cluster runs in this process", "detach"
+            )
+
+    def parameters(self, count: int) -> dict:
+        """submitit's AutoExecutor parameters (slurm_* ones are ignored off SLURM)."""
+        parameters: dict = {
+            "name": "rmdbench",
+            "timeout_min": self.time_minutes,
+            "gpus_per_node": self.gpus,
+            "tasks_per_node": 1,
+            "nodes": 1,
+            "slurm_array_parallelism": min(count, self.array_parallelism or count),
+        }
+        optional = {
+            "cpus_per_task": self.cpus,
+            "mem_gb": self.mem_gb,
+            "slurm_partition": self.partition,
+            "slurm_account": self.account,
+            "slurm_qos": self.qos,
+            "slurm_constraint": self.constraint,
+            "slurm_setup": list(self.setup) or None,
+        }
+        parameters.update({key: value for key, value in optional.items() if value is not None})
+        return parameters

@@ -1,0 +1,180 @@
+"""Running a planned sweep: datasets loaded once, the store made ready, every run that is
+not done trained through an executor, and what became of each.
+
+Nothing here prints: messages go to an ``on_message`` callback, dataset builds to a
+``Track``, and run progress to an event callback (``SweepStarted`` first, then the
+executor's ``RunStarted`` / ``RunEpoch`` / ``RunFinished``).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+
+from rmdbench import labels
+from rmdbench.errors import OptionError
+from rmdbench.executors.base import (
+    DatasetCache,
+    Event,
+    Executor,
+    TaskOutcome,
+    TaskReport,
+    WorkerSettings,
+)
+from rmdbench.profiles import Profile
+from rmdbench.progress import Track
+from rmdbench.registry import METHODS, NOISE_MODELS
+from rmdbench.run import RunSpec
+from rmdbench.store import RunState, RunStore
+from rmdbench.sweep.survey import runs_to_train
+
+
+def ignore_message(text: str) -> None:
+    """The default ``on_message``: say nothing."""
+
+
+def prepare_datasets(
+    specs: Sequence[RunSpec],
+    profile: Profile,
+    cache: DatasetCache,
+    *,
+    on_message: Callable[[str], None] = ignore_message,
+    progress: Track | None = None,
+    only_for_readers: bool = False,
+) -> None:
+    """Load every dataset once here, before any record is written: it builds the on-disk
+    cache before workers race for it, and reader noise is checked against the data.
+    ``only_for_readers``: load just what the reader check needs (a dry run). ``progress``
+    shows the build of a dataset that is not cached yet."""
+    needs_readers = {
+        spec.dataset for spec in specs if NOISE_MODELS.get(spec.noise_model).requires_readers
+    }
+    names = dict.fromkeys(spec.dataset for spec in specs)
+    for name in names:
+        if only_for_readers and name not in needs_readers:
+            continue
+        on_message(f"loading dataset {name} (built and cached on first use)")
+        data = cache.get(name, profile.crop_size, progress=progress)
+        if name in needs_readers and data.readers is None:
+            model = next(
+                spec.noise_model
+                for spec in specs
+                if spec.dataset == name and NOISE_MODELS.get(spec.noise_model).requires_readers
+            )
+            raise OptionError(
+                f"noise model '{model}' needs per-reader masks and dataset "
+                f"'{name}' has none; use a dataset with readers (--dataset lidc-phantom)",
+                "dataset",
+            )
+
+
+def prepare_store(store: RunStore, specs: Sequence[RunSpec]) -> int:
+    """Make the store ready for a sweep: writable, stale staging directories gone, the
+    grid recorded (for ``rmdbench status``). Returns how many staging directories went."""
+    store.ensure_writable()
+    removed = store.remove_stale_staging()
+    store.record_plan({spec.run_name: spec.method for spec in specs})
+    return removed
+
+
+def run_label(spec: RunSpec) -> str:
+    """A run in a few words: 'rmd[distill=false] distortion r=0.4 s=1'."""
+    method = labels.method_label(spec.method, spec.method_params)
+    return f"{method} {spec.noise_model} r={spec.noise_ratio:g} s={spec.seed}"
+
+
+def run_cost(spec: RunSpec) -> float:
+    """Expected work of a run, in units of one epoch of ``single`` (for the ETA)."""
+    return METHODS.get(spec.method).relative_cost * float(spec.profile.get("epochs", 1))
+
+
+@dataclass(frozen=True)
+class SweepStarted:
+    """The first event of ``run_sweep``: the runs it is about to train, in order, with
+    each one's expected work (``run_cost``) and label, and how many train at once."""
+
+    runs: tuple[str, ...]
+    cost: dict[str, float]
+    labels: dict[str, str]
+    parallelism: int
+
+
+SweepEvent = SweepStarted | Event
+
+
+def ignore_sweep_event(event: SweepEvent) -> None:
+    """The default ``on_event``: nobody watches."""
+
+
+@dataclass
+class SweepResult:
+    reports: list[TaskReport] = field(default_factory=list)
+    already_done: list[str] = field(default_factory=list)  # done before the sweep began
+    kept_failed: list[str] = field(default_factory=list)  # failed before, not retried
+    seconds: float = 0.0
+
+    def with_status(self, *statuses: TaskOutcome) -> list[TaskReport]:
+        return [report for report in self.reports if report.status in statuses]
+
+    @property
+    def trained(self) -> list[TaskReport]:
+        return self.with_status(TaskOutcome.DONE, TaskOutcome.FAILED)
+
+    @property
+    def failed(self) -> list[TaskReport]:
+        return self.with_status(TaskOutcome.FAILED)
+
+    @property
+    def skipped(self) -> int:
+        return len(self.already_done) + len(self.with_status(TaskOutcome.ALREADY_DONE))
+
+    @property
+    def failed_names(self) -> list[str]:
+        """Every run of the grid that stands failed after this sweep."""
+        names = [
+            report.run_name
+            for report in self.with_status(TaskOutcome.FAILED, TaskOutcome.KEPT_FAILED)
+        ]
+        return names + [name for name in self.kept_failed if name not in names]
+
+    @property
+    def elsewhere(self) -> list[TaskReport]:
+        return self.with_status(TaskOutcome.ELSEWHERE)
+
+    @property
+    def submitted(self) -> list[TaskReport]:
+        return self.with_status(TaskOutcome.SUBMITTED)
+
+
+def run_sweep(
+    specs: Sequence[RunSpec],
+    states: Mapping[str, RunState],
+    *,
+    executor: Executor,
+    settings: WorkerSettings,
+    on_event: Callable[[SweepEvent], None] = ignore_sweep_event,
+) -> SweepResult:
+    """Train every run that is not done (nor kept failed), through ``executor``; one
+    failing run is recorded and the sweep goes on. ``on_event`` hears ``SweepStarted``,
+    then every event of the executor, in this thread."""
+    started = time.perf_counter()
+    result = SweepResult(
+        already_done=[name for name, state in states.items() if state == RunState.DONE],
+        kept_failed=[]
+        if settings.retry_failed
+        else [name for name, state in states.items() if state == RunState.FAILED],
+    )
+    todo = runs_to_train(specs, states, settings.retry_failed)
+    on_event(
+        SweepStarted(
+            runs=tuple(spec.run_name for spec in todo),
+            cost={spec.run_name: run_cost(spec) for spec in todo},
+            labels={spec.run_name: run_label(spec) for spec in todo},
+            parallelism=executor.parallelism,
+        )
+    )
+    if todo:
+        result.reports = executor.run(todo, settings, on_event)
+    result.seconds = time.perf_counter() - started
+    return result
