@@ -85,7 +85,7 @@ def violations(path: Path) -> list[str]:
         elif not within(own, "rmdbench.cli"):
             forbidden = (*PLUGIN_PACKAGES, "rmdbench.reports", "rmdbench.cli")
             if any(within(target, p) for p in forbidden):
-                found.append(f"{where} (the engine never imports plug-in folders, reports or the CLI; plug-ins load through rmdbench.plugins)")
+                found.append(f"{where} (the engine never imports plug-ins, reports or the CLI)")
     return found
 
 
