@@ -30,7 +30,7 @@ from typing import IO
 import numpy as np
 import platformdirs
 
-from rmdbench.atomic import atomic_write
+from rmdbench.atomic import atomic_write, check_writable_folder
 from rmdbench.data.base import SPLITS, SegmentationData, as_track
 from rmdbench.data.lidc_db import (
     MAX_READERS,
@@ -51,6 +51,7 @@ from rmdbench.seeding import generator
 DATASET_NAME = "lidc-phantom"
 BUILD_VERSION = 1  # bump whenever the renderer or the case selection changes
 CACHE_DIR_ENV = "RMDBENCH_CACHE_DIR"
+CACHE_FIX = f"set {CACHE_DIR_ENV} or pass --cache-dir a folder you can write to"
 MIN_READERS = 3
 SPLIT_SEED = "lidc-phantom/patient-split/v1"
 IMAGE_LEVELS = 65535  # images are stored as uint16 in the cache
@@ -244,10 +245,12 @@ def load_lidc_phantom(
     style = PhantomStyle() if style is None else style
     path = cache_path(int(crop_size), cache_dir, style)
     arrays = _read_cache(path, crop_size)
+    csv_path = split_csv_path(path)
+    if arrays is None or not csv_path.is_file():  # fail now, not after minutes of building
+        check_writable_folder(path.parent, CACHE_FIX, f"the dataset cache in {path.parent}")
     if arrays is None:
         arrays = build_arrays(int(crop_size), style, progress=progress)
         atomic_write(path, lambda handle: np.savez_compressed(handle, **arrays))
-    csv_path = split_csv_path(path)
     if not csv_path.is_file():
         _write_split_csv(csv_path, arrays)
     return _to_dataset(arrays)

@@ -9,8 +9,10 @@ A prepared copy is a folder of memory-mappable ``.npy`` arrays plus a readable d
     masks.npy      uint8 [N, *S]
     readers.npy    uint8 [N, R, *S] and reader_count.npy int16 [N] (only with readers)
 
-It is written into a hidden staging folder and renamed into place, so a failed prepare
-leaves nothing that looks like a dataset.
+It is written into a hidden staging folder ``.<name>.partial-<host>-<pid>`` and renamed
+into place, so a failed prepare leaves nothing that looks like a dataset; the staging folder
+of a prepare that was killed (its process gone) is removed by the next prepare into the
+same folder on that host.
 """
 
 from __future__ import annotations
@@ -20,12 +22,14 @@ import json
 import os
 import re
 import shutil
+import socket
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
+from rmdbench.atomic import NotWritable, check_writable_folder
 from rmdbench.data.base import SPLITS, SegmentationData
 from rmdbench.errors import UserError
 from rmdbench.registry import DATASETS
@@ -37,6 +41,9 @@ CASES_FILE = "cases.csv"
 PREPARED_FOLDER = "prepared"
 SPLIT_FRACTIONS = {"train": 0.7, "val": 0.1, "test": 0.2}
 NAME_PATTERN = r"[A-Za-z0-9][A-Za-z0-9_.\-]*"
+OUT_FIX = "choose another output folder (--out)"
+#: a staging folder: ``.<name>.partial-<host>-<pid>`` (older rmdbench: ``.<name>.partial-<pid>``)
+STAGING_PATTERN = re.compile(r"\.(?P<name>.+)\.partial-(?:(?P<host>.+)-)?(?P<pid>[0-9]+)")
 
 
 class CopyExists(UserError):
@@ -109,10 +116,77 @@ def prepared_root(cache_dir: Path) -> Path:
     return Path(cache_dir) / PREPARED_FOLDER
 
 
-def check_writable(out: Path, overwrite: bool) -> None:
-    """An existing copy is replaced only when asked."""
-    if Path(out).exists() and not overwrite:
-        raise CopyExists(out)
+def check_writable(out: Path, overwrite: bool, fix: str = OUT_FIX) -> None:
+    """Everything about ``out`` that would stop the write, checked before the slow read:
+    an existing copy is replaced only when asked, and never a file or a folder that is not
+    a prepared copy (``--overwrite`` must not delete a user's folder, or the source);
+    the folder it goes into must take new files. ``fix``: what to pass instead."""
+    out = Path(out)
+    if out.exists() and not out.is_dir():
+        raise NotWritable(f"{out} is a file, not a prepared copy; {fix}", out, "a file")
+    if out.exists():
+        if not overwrite:
+            raise CopyExists(out)
+        if not is_prepared(out) and not _empty_folder(out):
+            raise NotWritable(
+                f"{out} is a folder that is not a prepared copy (no {META_FILE}); "
+                f"--overwrite replaces only a prepared copy; {fix}",
+                out,
+                "not a prepared copy",
+            )
+    check_writable_folder(out.parent, fix, f"the prepared copy {out}")
+
+
+def _empty_folder(path: Path) -> bool:
+    """Whether a folder holds nothing (one that cannot be listed counts as not empty)."""
+    try:
+        return not os.listdir(path)
+    except OSError:
+        return False
+
+
+def this_host() -> str:
+    """The host name as it may appear in a staging folder's name."""
+    return re.sub(r"[^A-Za-z0-9.\-]", "_", socket.gethostname()) or "host"
+
+
+def staging_folder(out: Path) -> Path:
+    """Where ``out`` is written before it is renamed into place: named by host and process,
+    so a later prepare can tell a killed writer's folder from a live one."""
+    return out.parent / f".{out.name}.partial-{this_host()}-{os.getpid()}"
+
+
+def process_alive(pid: int) -> bool:
+    """Whether ``pid`` is a process on this host (when it cannot be told, alive: a staging
+    folder is removed only when its writer is surely gone)."""
+    if os.name != "posix" or pid <= 0:
+        return True  # os.kill(pid, 0) would terminate the process on Windows
+    try:
+        os.kill(pid, 0)
+    except (ProcessLookupError, OverflowError):  # none has it (or no pid is that large)
+        return False
+    except PermissionError:  # another user's process
+        return True
+    return True
+
+
+def remove_stale_staging(folder: Path) -> list[Path]:
+    """Remove the staging folders in ``folder`` that a killed prepare left behind: written
+    on this host by a process that no longer runs (a name without a host is from an older
+    rmdbench, taken as this host's). A live writer's folder, or another host's, is kept.
+    Returns what was removed."""
+    if not Path(folder).is_dir():
+        return []
+    host, removed = this_host(), []
+    for path in sorted(Path(folder).iterdir()):
+        match = STAGING_PATTERN.fullmatch(path.name)
+        if match is None or path.is_symlink() or not path.is_dir():
+            continue
+        if match["host"] not in (None, host) or process_alive(int(match["pid"])):
+            continue
+        shutil.rmtree(path, ignore_errors=True)
+        removed.append(path)
+    return removed
 
 
 def check_dataset_name(name: str) -> None:
@@ -141,7 +215,8 @@ def write_prepared(
     out = Path(out)
     check_writable(out, overwrite)
     out.parent.mkdir(parents=True, exist_ok=True)
-    staging = out.parent / f".{out.name}.partial-{os.getpid()}"
+    remove_stale_staging(out.parent)
+    staging = staging_folder(out)
     shutil.rmtree(staging, ignore_errors=True)
     staging.mkdir()
     try:

@@ -10,8 +10,9 @@ import json
 from pathlib import Path
 
 from rmdbench.data.base import SegmentationData, as_track
-from rmdbench.data.lidc_phantom import default_cache_dir
+from rmdbench.data.lidc_phantom import CACHE_FIX, default_cache_dir
 from rmdbench.data.prepared import (
+    OUT_FIX,
     PreparedDataset,
     check_dataset_name,
     check_writable,
@@ -112,7 +113,8 @@ def prepare_dataset(
     """Read ``source`` with the format ``format_text`` (``name[key=value,...]``) and write
     the prepared copy called ``name`` (default: the format's name) to ``out`` (default:
     ``<cache>/prepared/<name>``). Everything that can be checked before the slow read of the
-    source (format, options, name, an existing copy) is checked first."""
+    source (format, options, name, an existing copy, a folder that cannot be written) is
+    checked first."""
     load_builtins()
     format_name, overrides = parse_component(format_text)
     format_class = DATASET_FORMATS.get(format_name)
@@ -120,8 +122,9 @@ def prepare_dataset(
     target_name = name or format_name
     check_dataset_name(target_name)
     default_folder = prepared_root(default_cache_dir() if cache_dir is None else cache_dir)
+    fix = CACHE_FIX + ", or pass --out" if out is None else OUT_FIX
     out = default_folder / target_name if out is None else Path(out)
-    check_writable(out, overwrite)
+    check_writable(out, overwrite, fix)
     prepared = format_class().prepare(source, params, progress=as_track(progress))
     prepared = dataclasses.replace(
         prepared, data=dataclasses.replace(prepared.data, name=target_name)

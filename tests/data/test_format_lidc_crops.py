@@ -103,7 +103,7 @@ def test_spacing_patients_and_split(runner, tmp_path, source):
     assert sorted(split_of.values()) == sorted(["train"] * 4 + ["val", "test"])
     meta = json.loads((target / "dataset.json").read_text())
     assert meta["format"] == "lidc-crops" and meta["readers"] == 4
-    assert meta["params"] == {"clean_label": "consensus", "spacing": 0.7}
+    assert meta["params"] == {"clean_label": "consensus", "spacing": 0.7, "files": ""}
     assert "Armato" in meta["attribution"] and "Kohl" in meta["attribution"]
 
 
@@ -137,7 +137,7 @@ def test_last_nonempty_and_the_spacing_option(runner, tmp_path, source):
     assert "last non-empty" in " ".join(result.output.split())
 
 
-def test_a_folder_of_pickles_is_merged_and_series_uid_names_the_patient(runner, tmp_path):
+def test_a_folder_of_listed_pickles_is_merged_and_series_uid_names_the_patient(runner, tmp_path):
     folder = tmp_path / "pickles"
     folder.mkdir()
     crops = fake_crops()
@@ -145,7 +145,9 @@ def test_a_folder_of_pickles_is_merged_and_series_uid_names_the_patient(runner, 
     write_pickle(folder / "part1.pickle", {key: crops[key] for key in keys[:6]})
     renamed = {f"crop{index}": crops[key] for index, key in enumerate(keys[6:])}
     write_pickle(folder / "part2.pickle", renamed)
-    result, target = prepare(runner, tmp_path, folder)
+    result, target = prepare(
+        runner, tmp_path, folder, "lidc-crops[files=part1.pickle:part2.pickle]"
+    )
     assert result.exit_code == 0, result.output
     data = load_prepared(target)
     assert len(data) == 12
@@ -227,6 +229,39 @@ def test_folder_without_pickles_is_one_line(runner, tmp_path):
     (tmp_path / "empty").mkdir()
     result, target = prepare(runner, tmp_path, tmp_path / "empty")
     assert_refused(result, target, "no .pickle file", str(tmp_path / "empty"))
+
+
+def test_a_folder_reads_data_lidc_pickle_and_notes_the_other_pickles(runner, tmp_path):
+    folder = tmp_path / "download"
+    folder.mkdir()
+    write_pickle(folder / "data_lidc.pickle", fake_crops())
+    write_pickle(folder / "stray.pickle", {"x_slice_0": "never read"})
+    result, target = prepare(runner, tmp_path, folder)
+    assert result.exit_code == 0, result.output
+    assert len(load_prepared(target)) == PATIENTS * SLICES
+    assert "not read: stray.pickle" in " ".join(result.output.split())
+
+
+def test_a_folder_of_unlisted_pickles_is_refused_naming_them(runner, tmp_path):
+    folder = tmp_path / "pickles"
+    folder.mkdir()
+    write_pickle(folder / "part1.pickle", fake_crops())
+    write_pickle(folder / "part2.pickle", fake_crops(1))
+    result, target = prepare(runner, tmp_path, folder)
+    assert_refused(
+        result, target, str(folder), "no data_lidc.pickle", "part1.pickle, part2.pickle",
+        "files=part1.pickle:part2.pickle",
+    )  # fmt: skip
+
+
+def test_listed_pickles_must_be_plain_names_in_the_folder(runner, tmp_path, source):
+    folder = source.parent
+    result, target = prepare(runner, tmp_path, folder, "lidc-crops[files=missing.pickle]")
+    assert_refused(result, target, str(folder / "missing.pickle"), "option files lists it")
+    result, target = prepare(runner, tmp_path, folder, "lidc-crops[files=../data_lidc.pickle]")
+    assert_refused(result, target, "no paths")
+    result, target = prepare(runner, tmp_path, source, "lidc-crops[files=data_lidc.pickle]")
+    assert_refused(result, target, str(source), "inside a folder source")
 
 
 def test_bad_option_is_one_line(runner, tmp_path, source):

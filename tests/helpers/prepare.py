@@ -4,6 +4,7 @@ a refused source gave one line and left nothing behind, and a tiny sweep on a co
 from __future__ import annotations
 
 import csv
+import glob
 import json
 from pathlib import Path
 
@@ -27,7 +28,7 @@ def assert_refused(result, target: Path, *fragments: str) -> None:
     for fragment in fragments:
         assert fragment in lines[0], lines[0]
     assert not target.exists()
-    assert not list(target.parent.glob(f".{target.name}.partial-*"))
+    assert not list(target.parent.glob(f".{glob.escape(target.name)}.partial-*"))
 
 
 def read_cases(out: Path) -> list[dict]:

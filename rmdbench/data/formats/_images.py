@@ -54,8 +54,21 @@ def image_stem(path: Path) -> str:
 
 def read_image_file(path: Path, *, label: bool = False) -> ImageFile:
     """The file's array; ``label`` reads a PNG palette as its indices (label values) and
-    refuses a colour PNG whose channels differ (a colour-coded mask is not a label map)."""
+    refuses a colour PNG whose channels differ (a colour-coded mask is not a label map).
+    An empty file, or an array with no pixels (an axis of length 0), is refused naming it."""
+    image_file = _read_any(path, label=label)
+    if image_file.array.size == 0:
+        kind = "mask" if label else "image"
+        raise UserError(
+            f"{path}: an empty {kind} (shape {image_file.array.shape}, no pixels); "
+            "replace or remove this case"
+        )
+    return image_file
+
+
+def _read_any(path: Path, *, label: bool) -> ImageFile:
     suffix = image_suffix(path)
+    _check_not_empty(path)
     if suffix == ".png":
         return ImageFile(_read_png(path, label=label), None, channels_last=True)
     if suffix in (".tif", ".tiff"):
@@ -65,6 +78,17 @@ def read_image_file(path: Path, *, label: bool = False) -> ImageFile:
     if suffix in NIFTI_SUFFIXES:
         return _read_nifti(path)
     raise UserError(f"{path}: not a PNG, TIFF, NIfTI or .npy file")
+
+
+def _check_not_empty(path: Path) -> None:
+    """A zero-byte file (an interrupted copy or download) is named as such, not left to
+    each decoder's own message."""
+    try:
+        size = path.stat().st_size
+    except OSError as error:
+        raise _unreadable(path, error) from None
+    if size == 0:
+        raise UserError(f"{path}: an empty file (0 bytes); is the copy or download complete?")
 
 
 def _unreadable(path: Path, error: BaseException) -> UserError:

@@ -18,13 +18,21 @@ patient. The clean label is ``consensus`` (pixels marked by at least half of the
 as for lidc-phantom) or ``last_nonempty`` (the last annotator mask that is not empty, what
 the released RMD code trains on). Every annotator mask is kept for the ``reader`` noise model.
 
-Security: a pickle runs code while it loads. Prepare only a pickle you trust (the one you
-downloaded from the authors), never one from an unknown source.
+A folder source is read as that repository's loader reads its ``data`` folder, but only
+``data_lidc.pickle`` (the name of the authors' download) is read unless the ``files`` option
+lists the folder's pickles to read instead (``files=part1.pickle:part2.pickle``); other
+``.pickle`` files are named in a note and left alone.
+
+Security: a plain ``pickle.load`` runs whatever code the file names. The pickle is read with
+``rmdbench.data.safe_pickle``, which rebuilds only numpy arrays, numpy scalars and dtypes,
+strings, numbers and containers, and refuses any other global (``os.system``,
+``builtins.eval``, a class of some package) with a one-line error before calling it. The
+file's contents are not trusted either: every crop is checked (shape, range, 0/1 masks).
 """
 
 from __future__ import annotations
 
-import pickle
+import dataclasses
 from dataclasses import dataclass
 from pathlib import Path
 from typing import ClassVar, Literal
@@ -34,12 +42,15 @@ import numpy as np
 from rmdbench.data.base import SegmentationData
 from rmdbench.data.formats.base import DatasetFormat, natural_key, progress_over, require_path
 from rmdbench.data.prepared import PreparedDataset, split_by_patient
+from rmdbench.data.safe_pickle import UntrustedPickle, safe_load
 from rmdbench.errors import UserError
 from rmdbench.progress import Track
 from rmdbench.registry import DATASET_FORMATS
 
 SPLIT_SEED = "lidc-crops/patient-split/v1"
 SLICE_MARK = "_slice"
+DOWNLOAD_NAME = "data_lidc.pickle"  # the file of the authors' download
+FILES_SEPARATOR = ":"
 RANGE_TOLERANCE = 1e-3  # images a rounding error outside [0, 1] are clipped, not refused
 ATTRIBUTION = (
     "LIDC-IDRI (The Cancer Imaging Archive, CC BY 3.0; Armato SG III et al., Med Phys "
@@ -53,14 +64,22 @@ ATTRIBUTION = (
 @dataclass(frozen=True)
 class LidcCropsParams:
     """clean_label: consensus (>= 50% of the annotators) or last_nonempty (the released RMD
-    code's rule); spacing: mm per pixel for crops whose pickle entry has no pixel_spacing."""
+    code's rule); spacing: mm per pixel for crops whose pickle entry has no pixel_spacing;
+    files: for a folder source, the .pickle files in it to read, separated by ':' (empty:
+    data_lidc.pickle)."""
 
     clean_label: Literal["consensus", "last_nonempty"] = "consensus"
     spacing: float = 0.7
+    files: str = ""
 
     def __post_init__(self) -> None:
         if not self.spacing > 0:
             raise ValueError(f"spacing must be a positive number of mm, got {self.spacing}")
+        for name in listed_files(self.files):
+            if Path(name).name != name or name in (".", ".."):
+                raise ValueError(f"files lists '{name}'; give file names in the folder, no paths")
+            if not name.endswith(".pickle"):
+                raise ValueError(f"files lists '{name}'; only .pickle files are read")
 
 
 @DATASET_FORMATS.register("lidc-crops")
@@ -69,30 +88,66 @@ class LidcCrops(DatasetFormat):
 
     Params: ClassVar[type] = LidcCropsParams
     summary: ClassVar[str] = (
-        "LIDC-IDRI 128x128 crops, Probabilistic U-Net pickle (data_lidc.pickle), 4 annotators"
+        "LIDC-IDRI 128x128 crops, Probabilistic U-Net pickle (data_lidc.pickle), 4 annotators; "
+        "loads numpy arrays and plain data only, refuses a pickle that would run code"
     )
 
     def prepare(
         self, source: Path, params: LidcCropsParams, *, progress: Track | None = None
     ) -> PreparedDataset:
-        crops = load_crops(require_path(source, "data_lidc.pickle file or its folder"))
-        return build_dataset(crops, params, progress=progress)
+        source = require_path(source, "data_lidc.pickle file or its folder")
+        files, ignored = pickle_files(source, listed_files(params.files))
+        prepared = build_dataset(load_crops(files), params, progress=progress)
+        if not ignored:
+            return prepared
+        note = (
+            f"not read: {', '.join(path.name for path in ignored)} in {source} (only "
+            f"{DOWNLOAD_NAME} is, unless the option files lists the pickles to read)"
+        )
+        return dataclasses.replace(prepared, notes=(*prepared.notes, note))
 
 
-def pickle_files(source: Path) -> list[Path]:
-    """The pickle itself, or every ``.pickle`` file of a folder."""
+def listed_files(files: str) -> list[str]:
+    """The names of the ``files`` option, in order, blanks dropped."""
+    return [name.strip() for name in files.split(FILES_SEPARATOR) if name.strip()]
+
+
+def pickle_files(source: Path, listed: list[str]) -> tuple[list[Path], list[Path]]:
+    """The pickles to read and the folder's other ``.pickle`` files, left unread.
+
+    A file source is read as given. A folder source holds the authors' ``data_lidc.pickle``;
+    any other pickle there is read only when the ``files`` option names it (a pickle is
+    read with the restricted unpickler either way, but a stray file is not data either)."""
     if source.is_file():
-        return [source]
-    files = sorted(path for path in source.glob("*.pickle") if path.is_file())
-    if not files:
-        raise UserError(f"{source}: no .pickle file in this folder; pass data_lidc.pickle")
-    return files
+        if listed:
+            raise UserError(
+                f"{source} is a file; the option files names pickles inside a folder source"
+            )
+        return [source], []
+    found = sorted(path for path in source.glob("*.pickle") if path.is_file())
+    if listed:
+        missing = [name for name in listed if not (source / name).is_file()]
+        if missing:
+            raise UserError(f"{source / missing[0]}: not found, but the option files lists it")
+        chosen = [source / name for name in dict.fromkeys(listed)]
+    elif (source / DOWNLOAD_NAME).is_file():
+        chosen = [source / DOWNLOAD_NAME]
+    elif found:
+        names = [path.name for path in found]
+        raise UserError(
+            f"{source}: no {DOWNLOAD_NAME} in this folder, and its other pickles "
+            f"({', '.join(names)}) are read only when listed: "
+            f"'lidc-crops[files={FILES_SEPARATOR.join(names)}]'"
+        )
+    else:
+        raise UserError(f"{source}: no .pickle file in this folder; pass {DOWNLOAD_NAME}")
+    return chosen, [path for path in found if path not in chosen]
 
 
-def load_crops(source: Path) -> dict[str, tuple[Path, dict]]:
-    """Slice key -> (the file it came from, its entry), over every pickle of the source."""
+def load_crops(files: list[Path]) -> dict[str, tuple[Path, dict]]:
+    """Slice key -> (the file it came from, its entry), over every pickle read."""
     crops: dict[str, tuple[Path, dict]] = {}
-    for path in pickle_files(source):
+    for path in files:
         for key, value in load_pickle(path).items():
             name = str(key)
             if name in crops:
@@ -102,10 +157,13 @@ def load_crops(source: Path) -> dict[str, tuple[Path, dict]]:
 
 
 def load_pickle(path: Path) -> dict:
-    """The pickle's dict of crops (only load files you trust: unpickling runs code)."""
+    """The pickle's dict of crops, read with the restricted unpickler: a file that names
+    any global beyond numpy's array rebuilders is refused before it runs (UntrustedPickle)."""
     try:
         with path.open("rb") as handle:
-            data = pickle.load(handle)  # noqa: S301 - documented: trusted files only
+            data = safe_load(handle, str(path))
+    except UntrustedPickle:
+        raise
     except OSError as error:
         raise UserError(f"{path}: cannot read the file ({error.strerror})") from None
     except Exception as error:  # noqa: BLE001 - unpickling a bad file can raise anything
