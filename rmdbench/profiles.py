@@ -4,16 +4,29 @@
 (docs/performance.md): width 16, 64² crops, batch 16. ``tiny`` exists for tests and smoke runs.
 Any field can be changed on the command line, ``quick[epochs=3]``; the changed profile is
 named by that text, so its runs are told apart from the named profile's in every report.
+
+``threads`` is the torch thread count a run trains with on the CPU. On the CPU results
+depend on it (reductions are split across threads), so it is fixed by the profile, not by
+the executor: every executor sets it before training, and the same run name gives the same
+result bit for bit wherever it trains (docs/sweeps.md, "Threads and reproducibility").
 """
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass, replace
 
 from rmdbench.errors import UserError
 from rmdbench.params import build_params, parse_component
 
 PRECISIONS = ("fp32", "bf16")
+#: torch threads per run on the CPU unless a profile says otherwise. One: what the local
+#: executor's workers used on the 2-core reference machine (the published replication),
+#: and a count no machine is too small for, so a pool of workers never oversubscribes it.
+#: A run at this count leaves it out of its hash, so runs made before the field existed
+#: keep their names.
+DEFAULT_THREADS = 1
 
 
 @dataclass(frozen=True)
@@ -29,9 +42,11 @@ class Profile:
     max_eval_cases: int | None = None  # per split (val, test); None = all
     precision: str = "fp32"  # or "bf16": autocast of the networks, losses in fp32
     compile: bool = False  # torch.compile each network (costs more than it saves on CPU)
+    threads: int = DEFAULT_THREADS  # torch threads of a CPU run (part of its identity)
 
     def __post_init__(self) -> None:
-        for field in ("crop_size", "base_width", "batch_size", "epochs", "eval_batch_size"):
+        fields = ("crop_size", "base_width", "batch_size", "epochs", "eval_batch_size", "threads")
+        for field in fields:
             if getattr(self, field) < 1:
                 raise ValueError(f"{field} must be at least 1")
         if self.learning_rate <= 0:
@@ -86,3 +101,40 @@ def get_profile(text: str) -> Profile:
         if key != "name" and value != getattr(base, key)
     ]
     return replace(changed, name=f"{name}[{','.join(differing)}]")
+
+
+def profile_threads(profile: dict) -> int:
+    """The CPU thread count of a profile as a run spec stores it (a spec written before the
+    field existed, or at the default, has none: it trained at ``DEFAULT_THREADS``)."""
+    return int(profile.get("threads", DEFAULT_THREADS))
+
+
+def trains_on_cpu(device: str) -> bool:
+    """Whether a run asked for ``device`` (auto, cpu, cuda[:n]) trains on the CPU, as
+    ``select_device`` resolves it (an absent GPU asked for by name fails the run anyway)."""
+    import torch
+
+    return device == "cpu" or (device == "auto" and not torch.cuda.is_available())
+
+
+def training_threads(profile: dict, device: str, otherwise: int | None = None) -> int | None:
+    """The torch thread count to train a run of ``profile`` with on ``device``: on the CPU
+    the profile's, since results depend on it; on a GPU ``otherwise`` (the executor's own
+    choice for CPU-side work; None = leave torch's count), since there it changes speed,
+    not results."""
+    return profile_threads(profile) if trains_on_cpu(device) else otherwise
+
+
+@contextlib.contextmanager
+def torch_threads(count: int | None) -> Iterator[None]:
+    """Torch's intra-op thread count set to ``count`` (None: left alone) for the block, then
+    restored, so a run in the caller's process (inline, notebooks) leaves it as it was."""
+    import torch
+
+    before = torch.get_num_threads()
+    if count is not None:
+        torch.set_num_threads(count)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)

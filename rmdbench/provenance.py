@@ -38,15 +38,20 @@ def git_revision() -> str | None:
 
 
 def device_description(device: torch.device) -> str:
+    """The GPU's name, or the CPU with the torch thread count the run trained with (called
+    while the executor's count for the run is still set)."""
     if device.type == "cuda":
         return torch.cuda.get_device_name(device)
-    return f"cpu ({platform.processor() or platform.machine()}, {torch.get_num_threads()} threads)"
+    threads = torch.get_num_threads()
+    unit = "thread" if threads == 1 else "threads"
+    return f"cpu ({platform.processor() or platform.machine()}, {threads} {unit})"
 
 
 def provenance(device: torch.device) -> dict:
     return {
         "versions": package_versions(),
         "device": device_description(device),
+        "torch_threads": torch.get_num_threads(),
         "git_revision": git_revision(),
         "platform": platform.platform(),
     }

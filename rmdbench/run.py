@@ -22,7 +22,7 @@ from rmdbench.errors import UserError
 from rmdbench.metrics import CONVENTIONS, evaluate_cases
 from rmdbench.noise import NoisyLabels, apply_noise, severity_key
 from rmdbench.params import build_params
-from rmdbench.profiles import Profile
+from rmdbench.profiles import DEFAULT_THREADS, Profile, profile_threads
 from rmdbench.provenance import provenance
 from rmdbench.registry import BACKBONES, METHODS, NOISE_MODELS
 from rmdbench.seeding import seed_words
@@ -70,7 +70,14 @@ class RunSpec:
         values = asdict(self)
         if not values["dataset_fingerprint"]:
             del values["dataset_fingerprint"]  # built-in datasets keep their run names
+        if values["profile"].get("threads") == DEFAULT_THREADS:
+            del values["profile"]["threads"]  # runs made before the field keep their names
         return values
+
+    @property
+    def threads(self) -> int:
+        """The torch thread count this run trains with on the CPU (its profile's)."""
+        return profile_threads(self.profile)
 
     @property
     def key(self) -> str:
@@ -241,6 +248,16 @@ def describe_failure(error: BaseException) -> str:
     return detail
 
 
+def checkpoint_identity(spec: RunSpec, device: torch.device) -> dict:
+    """What a checkpoint must have been saved under to be resumed: the spec, the rmdbench
+    version, the device type and, on the CPU, torch's thread count now (results depend on
+    it there: a run resumed at another count would be a hybrid of two results)."""
+    identity = {"spec": spec.key, "rmdbench": __version__, "device": device.type}
+    if device.type == "cpu":
+        identity["threads"] = torch.get_num_threads()
+    return identity
+
+
 def execute_run(
     spec: RunSpec,
     data: SegmentationData,
@@ -255,7 +272,7 @@ def execute_run(
     training state is saved every so many epochs and a rerun after a kill resumes from it;
     the caller holds the run's lock, so no one else touches that checkpoint."""
     path = checkpoint_path(store.root, spec.run_name)
-    identity = {"spec": spec.key, "rmdbench": __version__, "device": device.type}
+    identity = checkpoint_identity(spec, device)
     checkpointing = Checkpointing(path, checkpoint_every, identity) if checkpoint_every else None
     with store.staging(spec.run_name) as staging:
         write_json(staging / SPEC_FILE, spec.as_dict())

@@ -13,12 +13,15 @@ from rmdbench.executors.base import (
     WorkerSettings,
     run_task,
 )
+from rmdbench.profiles import torch_threads, training_threads
 from rmdbench.run import RunSpec
 
 
 class InlineExecutor(Executor):
     """Trains in the calling process with the datasets it already loaded; the simplest to
-    debug, and the only one that sees methods registered in-process (tests, notebooks)."""
+    debug, and the only one that sees methods registered in-process (tests, notebooks).
+    On the CPU each run trains at its profile's thread count (results depend on it), and
+    the caller's count is restored after it."""
 
     name = "inline"
 
@@ -30,7 +33,8 @@ class InlineExecutor(Executor):
     ) -> list[TaskReport]:
         reports = []
         for spec in specs:
-            report = run_task(spec, settings, self.datasets, notify)
+            with torch_threads(training_threads(spec.profile, settings.device, settings.threads)):
+                report = run_task(spec, settings, self.datasets, notify)
             notify(RunFinished(report))
             reports.append(report)
         return reports

@@ -1,9 +1,11 @@
 """The ``local`` executor: a pool of worker processes on this machine.
 
 On a GPU machine one worker per visible GPU (``CUDA_VISIBLE_DEVICES`` set per worker;
-``--workers N`` above the GPU count shares them round-robin); on CPU ``--workers N``
-processes with ``cores // N`` torch threads each, so the pool never oversubscribes the
-cores (on a busy machine an oversubscribed OpenMP pool is many times slower).
+``--workers N`` above the GPU count shares them round-robin), each with ``cores // N``
+threads for its CPU-side work. On CPU every run trains at its profile's thread count
+(results depend on it: docs/sweeps.md, "Threads and reproducibility"), so the pool is sized
+to that count: by default ``cores // threads`` workers, which never oversubscribes the cores
+(on a busy machine an oversubscribed OpenMP pool is many times slower).
 
 Workers are subprocesses running ``rmdbench.executors.worker``, each fed one run at a
 time. A worker that dies mid-run (killed, host out of memory, a crash in native code)
@@ -15,7 +17,9 @@ from __future__ import annotations
 import contextlib
 import os
 import queue
+import re
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -36,10 +40,13 @@ from rmdbench.executors.base import (
     record_failure,
 )
 from rmdbench.executors.worker import PARENT_PID_VARIABLE, decode, encode
+from rmdbench.profiles import DEFAULT_THREADS
 from rmdbench.run import OUT_OF_MEMORY_FIX, RunSpec
 from rmdbench.store import RunStore
 
 THREAD_VARIABLES = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS")
+#: a worker's log: ``local-<host>-<sweep pid>-worker<n>.log`` (older sweeps: no host)
+LOG_NAME = re.compile(r"local-(?:(?P<host>.+)-)?(?P<pid>\d+)-worker\d+\.log")
 
 
 def available_cores() -> int:
@@ -79,9 +86,13 @@ class LocalPlan:
         return f"local: {self.workers} workers × {self.threads} {threads} (CPU)"
 
 
-def plan_local(device: str, workers: int | None, cores: int | None = None) -> LocalPlan:
-    """One worker per GPU by default; on CPU, ``workers`` (default: one per 2 cores) with the
-    cores shared out evenly."""
+def plan_local(
+    device: str, workers: int | None, cores: int | None = None, threads: int = DEFAULT_THREADS
+) -> LocalPlan:
+    """One worker per GPU by default, the cores shared out evenly for CPU-side work. On CPU
+    each run trains at ``threads`` (its profile's: results depend on the count, so the pool
+    cannot pick its own), and ``workers`` defaults to as many as the cores hold at that
+    count; an explicit ``workers`` is honoured, even above that."""
     cores = cores or available_cores()
     gpus = visible_gpus() if device != "cpu" else []
     if gpus:
@@ -89,8 +100,54 @@ def plan_local(device: str, workers: int | None, cores: int | None = None) -> Lo
         return LocalPlan(
             count, max(1, cores // count), tuple(gpus[i % len(gpus)] for i in range(count))
         )
-    count = workers or max(1, cores // 2)
-    return LocalPlan(count, max(1, cores // count))
+    return LocalPlan(workers or max(1, cores // threads), threads)
+
+
+def fit_plan(plan: LocalPlan, specs: Sequence[RunSpec], cores: int | None = None) -> LocalPlan:
+    """A CPU plan made for another thread count than the runs' (a caller that did not pass
+    the profile's ``threads`` to ``plan_local``): the runs' count, and no more workers than
+    the cores hold at it, so the pool does not oversubscribe them. GPU plans are kept."""
+    if plan.gpus or not specs:
+        return plan
+    threads = max(spec.threads for spec in specs)
+    if threads == plan.threads:
+        return plan
+    fitting = max(1, (cores or available_cores()) // threads)
+    return LocalPlan(min(plan.workers, fitting), threads)
+
+
+def process_alive(pid: int) -> bool:
+    """Whether a process of this id runs on this machine (another user's counts)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def remove_empty_logs(log_dir: Path) -> int:
+    """Remove the empty worker logs of sweeps that are over (this process's, whose workers
+    are stopped, or a dead process's on this host: a killed sweep leaves its workers' empty
+    logs behind), then the folder if nothing is left. A live sweep's logs are kept: its
+    workers still write to them. Returns how many were removed."""
+    removed = 0
+    host = socket.gethostname()
+    for path in log_dir.glob("local-*.log") if log_dir.is_dir() else ():
+        match = LOG_NAME.fullmatch(path.name)
+        if match is None or match["host"] not in (None, host):
+            continue  # not a worker log, or another machine's: its sweep may be alive
+        pid = int(match["pid"])
+        if pid != os.getpid() and process_alive(pid):
+            continue
+        with contextlib.suppress(OSError):
+            if path.stat().st_size == 0:
+                path.unlink()
+                removed += 1
+    with contextlib.suppress(OSError):
+        log_dir.rmdir()  # only if empty: no worker had anything to say
+    return removed
 
 
 def describe_exit(returncode: int) -> str:
@@ -141,8 +198,10 @@ class LocalExecutor(Executor):
     def run(
         self, specs: Sequence[RunSpec], settings: WorkerSettings, notify: Notify
     ) -> list[TaskReport]:
+        self.plan = fit_plan(self.plan, specs)
         settings = replace(settings, threads=self.plan.threads)
         store = RunStore(settings.store_root)
+        remove_empty_logs(self.log_dir)  # left by sweeps killed before they could
         pending = deque(specs)
         inbox: queue.Queue = queue.Queue()
         workers: dict[int, _Worker] = {}
@@ -191,15 +250,14 @@ class LocalExecutor(Executor):
         finally:
             for worker in workers.values():
                 self._stop(worker)
-            with contextlib.suppress(OSError):
-                self.log_dir.rmdir()  # only if empty: no worker had anything to say
+            remove_empty_logs(self.log_dir)
         return [reports[spec.run_name] for spec in specs if spec.run_name in reports]
 
     def _start(
         self, number: int, slot: int, settings: WorkerSettings, inbox: queue.Queue
     ) -> _Worker:
         self.log_dir.mkdir(parents=True, exist_ok=True)
-        log_path = self.log_dir / f"local-{os.getpid()}-worker{number}.log"
+        log_path = self.log_dir / f"local-{socket.gethostname()}-{os.getpid()}-worker{number}.log"
         environment = dict(os.environ)
         environment[PARENT_PID_VARIABLE] = str(os.getpid())
         for variable in THREAD_VARIABLES:

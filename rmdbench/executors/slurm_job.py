@@ -22,15 +22,19 @@ class SlurmRun(Checkpointable):
         self.settings = settings
 
     def __call__(self, spec: RunSpec) -> TaskReport:
-        import torch
-
         from rmdbench.plugins import load_plugins
+        from rmdbench.profiles import torch_threads, training_threads
 
         cpus = os.environ.get("SLURM_CPUS_PER_TASK")
-        if cpus:  # torch would otherwise use every core of a shared node
-            torch.set_num_threads(max(1, int(cpus)))
+        # on the CPU the profile's count (results depend on it); on a GPU the task's CPUs:
+        # torch would otherwise use every core of a shared node. Restored after: submitit's
+        # debug cluster runs the task in the sweep's own process.
+        threads = training_threads(
+            spec.profile, self.settings.device, max(1, int(cpus)) if cpus else None
+        )
         load_plugins(list(self.settings.plugins))
-        return run_task(spec, self.settings, DatasetCache(self.settings.cache_dir))
+        with torch_threads(threads):
+            return run_task(spec, self.settings, DatasetCache(self.settings.cache_dir))
 
     def checkpoint(self, spec: RunSpec) -> DelayedSubmission:
         logging.getLogger("rmdbench").warning(

@@ -68,6 +68,7 @@ def main() -> int:
     from rmdbench.errors import UserError
     from rmdbench.executors.base import DatasetCache, run_task
     from rmdbench.plugins import load_plugins
+    from rmdbench.profiles import torch_threads, training_threads
 
     stdin = sys.stdin.buffer
     settings = decode(stdin.readline())
@@ -82,7 +83,11 @@ def main() -> int:
     channel.send(("ready", os.getpid()))
     for line in stdin:
         spec = decode(line)
-        report = run_task(spec, settings, datasets, lambda event: channel.send(("event", event)))
+        # on the CPU the run's own thread count (results depend on it), else the pool's
+        with torch_threads(training_threads(spec.profile, settings.device, settings.threads)):
+            report = run_task(
+                spec, settings, datasets, lambda event: channel.send(("event", event))
+            )
         channel.send(("report", report))
     return 0
 

@@ -2,8 +2,10 @@
 saved epoch instead of from scratch, and ends with the same weights as an uninterrupted run.
 
 The state holds the networks, the optimiser, every random generator the loop draws from,
-and the curve so far, under an identity (the run's spec hash, the rmdbench version and the
-device type): a checkpoint of another spec, version or device is discarded, never loaded.
+and the curve so far, under an identity (the run's spec hash, the rmdbench version, the
+device type and, on the CPU, torch's thread count, which results depend on there; built by
+``rmdbench.run.checkpoint_identity``): a checkpoint of another spec, version, device or
+CPU thread count is discarded, never loaded, so a resumed run is never a hybrid of two.
 It is written atomically (temporary file, then rename) by the process that holds the run's
 lock, and removed once the run is recorded, done or failed.
 """
@@ -43,7 +45,8 @@ class Checkpointing:
 
     def load(self) -> dict | None:
         """The saved state, or None when there is none, it cannot be read, or it belongs to
-        another spec, version or device (then the run starts over, which is always correct)."""
+        another identity: spec, version, device or CPU thread count (then the run starts
+        over, which is always correct)."""
         if not self.path.is_file():
             self.discard()  # temporary files of a save that a kill interrupted
             return None

@@ -130,9 +130,10 @@ def test_local_plan_shares_cores_and_pins_gpus(monkeypatch):
     from rmdbench.executors import local
 
     monkeypatch.setattr(local, "visible_gpus", lambda: [])
-    assert local.plan_local("auto", 2, cores=8) == local.LocalPlan(2, 4)
+    # on CPU a run trains at its profile's thread count (test_threads.py), whatever the pool
+    assert local.plan_local("auto", 2, cores=8, threads=4) == local.LocalPlan(2, 4)
     assert local.plan_local("cpu", 16, cores=8).threads == 1
-    assert local.plan_local("cpu", None, cores=8).workers == 4
+    assert local.plan_local("cpu", None, cores=8, threads=2).workers == 4
     monkeypatch.setattr(local, "visible_gpus", lambda: ["2", "5"])
     assert local.plan_local("auto", None, cores=8) == local.LocalPlan(2, 4, ("2", "5"))
     assert local.plan_local("auto", 4, cores=8).gpus == ("2", "5", "2", "5")
