@@ -5,6 +5,8 @@ profile, realised noise and package versions) plus tables.tex / tables.csv on re
 from __future__ import annotations
 
 import math
+import zipfile
+import zlib
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -35,6 +37,17 @@ from .tables import (
 )
 
 FORMATS = ("md", "latex", "csv")
+#: what drawing the qualitative figure may raise on a missing dataset or a damaged .npz
+#: (the figure is then skipped with a note; the tables stand without it)
+QUALITATIVE_ERRORS = (
+    UserError,
+    OSError,
+    KeyError,
+    ValueError,
+    EOFError,
+    zipfile.BadZipFile,
+    zlib.error,
+)
 DEFAULT_METRICS = ("dsc", "hd95")
 METRIC_NAMES = {"dsc": "DSC", "iou": "IoU", "hd95": "HD95", "assd": "ASSD"}
 
@@ -221,7 +234,8 @@ def describe_profiles(runs: pd.DataFrame, store: RunStoreData) -> str:
     """'tiny (crop 32, width 4, batch 8, 8 epochs, <= 64 train / 16 eval cases)'."""
     texts = []
     for run in runs.drop_duplicates("profile")["run"]:
-        profile = store.results[run]["spec"].get("profile") or {}
+        profile = store.results[run]["spec"].get("profile")
+        profile = profile if isinstance(profile, dict) else {}
         parts = [
             f"crop {profile.get('crop_size')}",
             f"U-Net width {profile.get('base_width')}",
@@ -242,8 +256,10 @@ def provenance_lines(store: RunStoreData) -> list[str]:
     versions: dict[str, set[str]] = {}
     devices, revisions = set(), set()
     for result in store.results.values():
-        provenance = result.get("provenance") or {}
-        for name, version in (provenance.get("versions") or {}).items():
+        provenance = result.get("provenance")
+        provenance = provenance if isinstance(provenance, dict) else {}
+        versions_of_run = provenance.get("versions")
+        for name, version in (versions_of_run if isinstance(versions_of_run, dict) else {}).items():
             versions.setdefault(name, set()).add(str(version))
         devices.add(str(provenance.get("device", "unknown")))
         revisions.add(str(provenance.get("git_revision") or "unknown")[:12])
@@ -315,7 +331,7 @@ def build_report(
     check_options(cases, options)
     out_dir = Path(out_dir or runs_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    report = Report(path=out_dir / "report.md")
+    report = Report(path=out_dir / "report.md", notes=list(store.notes))
 
     main, ablations = split_ablations(cases)
     reference = options.reference
@@ -448,7 +464,7 @@ def _qualitative_lines(
     heading = "### Qualitative examples"
     try:
         figure = qualitative_figure(store, out_dir / "qualitative.png", metric)
-    except (UserError, OSError, KeyError, ValueError) as error:
+    except QUALITATIVE_ERRORS as error:
         report.notes.append(f"qualitative figure skipped: {error}")
         return [heading, "", f"Skipped: {error}", ""]
     report.files.append(figure.path)

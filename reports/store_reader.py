@@ -6,6 +6,9 @@ keep variants apart (``method_label``, ``noise_setting``, ...) come from
 ``reports.labelling``.
 
 Reports read only what runs stored; nothing here loads a dataset or regenerates noise.
+A run whose record does not read back whole (``RunState.DAMAGED``: a truncated result.json,
+a lost or truncated table) is skipped with a note, and so is a directory that holds another
+run's record or none of rmdbench's: one bad directory never hides the rest of a store.
 """
 
 from __future__ import annotations
@@ -19,10 +22,20 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 
 from rmdbench.errors import UserError
 from rmdbench.labels import format_value
-from rmdbench.store import CASES_FILE, FAILED_FILE, NOISE_FILE, RESULT_FILE
+from rmdbench.store import (
+    CASES_FILE,
+    DAMAGED_DIR,
+    NOISE_FILE,
+    RESULT_FILE,
+    RunState,
+    RunStore,
+    check_record,
+    first_line,
+)
 
 from .labelling import add_labels
 
@@ -40,6 +53,15 @@ SPEC_COLUMNS = (
 SETTING_COLUMNS = ("dataset", "noise_setting", "profile_setting", "backbone")
 RUN_IDENTITY = (*SETTING_COLUMNS, "method_label", "noise_ratio", "seed")
 SHARED_CLEAN = "shared_clean"
+#: the spec fields every table needs
+REQUIRED_SPEC = ("dataset", "method", "noise_model", "noise_ratio", "seed")
+#: what reading a stored table may raise when its file is damaged past its footer
+TABLE_ERRORS = (OSError, ValueError, KeyError, TypeError, pa.ArrowException)
+
+
+class DamagedRun(Exception):
+    """A run whose record turns out damaged while it is read (a table that opens but does
+    not read): the run is skipped with a note, like one ``check_record`` calls damaged."""
 
 
 @dataclass
@@ -51,6 +73,24 @@ class RunStoreData:
     results: dict[str, dict] = field(default_factory=dict)  # run name -> result.json
     realised: pd.DataFrame = field(default_factory=pd.DataFrame)  # noise.parquet rows + run
     failed: list[str] = field(default_factory=list)  # run names with failed.json only
+    damaged: dict[str, str] = field(default_factory=dict)  # run -> what is wrong: skipped
+    foreign: dict[str, str] = field(default_factory=dict)  # directory -> why it is no run
+
+    @property
+    def notes(self) -> list[str]:
+        """One line per run left out because its record is damaged, and one for the
+        directories that hold no run of this store."""
+        notes = [
+            f"run {name} skipped: its record is damaged ({reason}); 'rmdbench sweep' moves "
+            f"it to {DAMAGED_DIR}/ and trains it again"
+            for name, reason in sorted(self.damaged.items())
+        ]
+        if self.foreign:
+            notes.append(
+                f"ignored {len(self.foreign)} directory(ies) holding no run of this store: "
+                f"{listing(self.foreign, limit=5)}"
+            )
+        return notes
 
     def run_dir(self, run: str) -> Path:
         return self.root / run
@@ -66,6 +106,8 @@ class RunStoreData:
             if len(self.realised)
             else self.realised,
             failed=self.failed,
+            damaged=self.damaged,
+            foreign=self.foreign,
         )
 
 
@@ -74,9 +116,9 @@ def read_result(run_dir: Path) -> dict:
     path = Path(run_dir) / RESULT_FILE
     try:
         result = json.loads(path.read_text())
-    except (OSError, ValueError) as error:
+    except (OSError, ValueError, RecursionError) as error:
         raise UserError(
-            f"cannot read '{path}' ({error}); it is not an rmdbench run record — "
+            f"cannot read '{path}' ({first_line(error)}); it is not an rmdbench run record — "
             "point the report at a directory written by 'rmdbench sweep'"
         ) from None
     if not isinstance(result, dict) or not isinstance(result.get("spec"), dict):
@@ -84,14 +126,14 @@ def read_result(run_dir: Path) -> dict:
             f"'{path}' is not an rmdbench run record (no 'spec'); point the report at a "
             "directory written by 'rmdbench sweep'"
         )
-    missing = [
-        key
-        for key in ("dataset", "method", "noise_model", "noise_ratio", "seed")
-        if key not in result["spec"]
-    ]
+    missing = missing_spec_fields(result["spec"])
     if missing:
         raise UserError(f"'{path}' lacks spec field(s) {', '.join(missing)}; is it from rmdbench?")
     return result
+
+
+def missing_spec_fields(spec: dict) -> list[str]:
+    return [key for key in REQUIRED_SPEC if key not in spec]
 
 
 def load_runs(root: Path, run_names: set[str] | None = None) -> pd.DataFrame:
@@ -123,26 +165,38 @@ def load_store(root: Path, run_names: set[str] | None = None) -> RunStoreData:
     if not root.is_dir():
         raise UserError(f"runs directory '{root}' does not exist; run 'rmdbench sweep' first")
     frames, results, realised = [], {}, []
-    for result_path in sorted(root.glob(f"*/{RESULT_FILE}")):
-        run_dir = result_path.parent
-        if run_names is not None and run_dir.name not in run_names:
+    failed, damaged, foreign = [], {}, {}
+    store = RunStore(root)
+    planned = store.planned_runs()  # a planned run's directory is its run's, whatever it holds
+    for run_dir in store.run_dirs():
+        name = run_dir.name
+        if run_names is not None and name not in run_names:
             continue
-        result = read_result(run_dir)
-        results[run_dir.name] = result
-        frames.append(_run_cases(run_dir, result))
-        noise = _run_noise(run_dir)
+        check = check_record(run_dir)
+        if check.state == RunState.FAILED:
+            failed.append(name)
+        elif check.state == RunState.DAMAGED:
+            (foreign if check.foreign and name not in planned else damaged)[name] = check.reason
+        if check.state != RunState.DONE:
+            continue
+        try:
+            cases, noise = _read_run(run_dir, check.record)
+        except DamagedRun as error:
+            damaged[name] = str(error)
+            continue
+        results[name] = check.record
+        frames.append(cases)
         if noise is not None:
             realised.append(noise)
-    failed = sorted(
-        path.parent.name
-        for path in root.glob(f"*/{FAILED_FILE}")
-        if not (path.parent / RESULT_FILE).exists()
-        and (run_names is None or path.parent.name in run_names)
-    )
     if not frames:
+        skipped = "".join(
+            f"; skipped {len(found)} {kind}: {listing(found)}"
+            for kind, found in (("damaged run(s)", damaged), ("foreign directory(ies)", foreign))
+            if found
+        )
         raise UserError(
-            f"no finished runs in '{root}' (no */{RESULT_FILE}); "
-            f"run 'rmdbench sweep --out {root}' first"
+            f"no finished runs in '{root}' (no */{RESULT_FILE} that reads back whole)"
+            f"{skipped}; run 'rmdbench sweep --out {root}' first"
         )
     cases = pd.concat(frames, ignore_index=True)
     add_labels(cases)
@@ -150,8 +204,30 @@ def load_store(root: Path, run_names: set[str] | None = None) -> RunStoreData:
     _add_realised(cases, noise_frame)
     cases = share_clean_runs(cases)
     return RunStoreData(
-        root=root, cases=cases, results=results, realised=noise_frame, failed=failed
+        root=root,
+        cases=cases,
+        results=results,
+        realised=noise_frame,
+        failed=failed,
+        damaged=damaged,
+        foreign=foreign,
     )
+
+
+def listing(reasons: dict[str, str], limit: int = 3) -> str:
+    """'a (why), b (why) and 4 more': a few of many, in one line."""
+    names = sorted(reasons)
+    text = ", ".join(f"{name} ({reasons[name]})" for name in names[:limit])
+    return text + (f" and {len(names) - limit} more" if len(names) > limit else "")
+
+
+def _read_run(run_dir: Path, result: dict) -> tuple[pd.DataFrame, pd.DataFrame | None]:
+    """One done run's cases (with its spec attached) and realised noise; ``DamagedRun``
+    when they do not read after all."""
+    missing = missing_spec_fields(result["spec"])
+    if missing:
+        raise DamagedRun(f"its spec lacks {', '.join(missing)}")
+    return _run_cases(run_dir, result), _run_noise(run_dir)
 
 
 def share_clean_runs(cases: pd.DataFrame) -> pd.DataFrame:
@@ -185,30 +261,28 @@ def share_clean_runs(cases: pd.DataFrame) -> pd.DataFrame:
 
 def _run_cases(run_dir: Path, result: dict) -> pd.DataFrame:
     """One run's per-case metrics with the run's spec, timings and noise summary attached."""
-    path = run_dir / CASES_FILE
-    try:
-        cases = pd.read_parquet(path)
-    except (OSError, ValueError) as error:
-        raise UserError(
-            f"run '{run_dir.name}' has result.json but no readable {CASES_FILE} ({error}); "
-            "delete the run directory and sweep again"
-        ) from None
+    cases = _read_table(run_dir / CASES_FILE)
+    if "case_id" not in cases:
+        raise DamagedRun(f"{CASES_FILE} has no case_id column")
     spec = result["spec"]
     scalars: dict[str, Any] = {column: spec.get(column) for column in SPEC_COLUMNS}
-    profile = spec.get("profile") or {}
+    profile = _mapping(spec.get("profile"))
     scalars["profile"] = profile.get("name", "unknown")
     scalars.update(_flatten("profile", profile, skip={"name"}))
-    scalars.update(_flatten("method", spec.get("method_params") or {}))
-    scalars.update(_flatten("noise", spec.get("noise_params") or {}))
+    scalars.update(_flatten("method", _mapping(spec.get("method_params"))))
+    scalars.update(_flatten("noise", _mapping(spec.get("noise_params"))))
     scalars["profile_json"] = json.dumps(profile, sort_keys=True)
     scalars["method_params"] = json.dumps(spec.get("method_params") or {}, sort_keys=True)
     scalars["noise_params"] = json.dumps(spec.get("noise_params") or {}, sort_keys=True)
     scalars["run"] = run_dir.name
-    scalars["seconds_per_iteration"] = (result.get("timings") or {}).get("seconds_per_iteration")
-    noise = result.get("noise") or {}
+    scalars["seconds_per_iteration"] = _number(
+        _mapping(result.get("timings")).get("seconds_per_iteration")
+    )
+    noise = _mapping(result.get("noise"))
     scalars["realised_noisy_dsc"] = _number(noise.get("mean_noisy_dsc"))
     scalars["realised_train_dsc"] = _number(noise.get("mean_train_dsc"))
-    conventions = result.get("conventions") or ""
+    conventions = result.get("conventions")
+    conventions = conventions if isinstance(conventions, str) else ""
     scalars["conventions"] = hashlib.sha256(conventions.encode()).hexdigest()[:8]
     for column, value in scalars.items():
         cases[column] = value
@@ -222,13 +296,27 @@ def _run_noise(run_dir: Path) -> pd.DataFrame | None:
     path = run_dir / NOISE_FILE
     if not path.is_file():
         return None
-    noise = pd.read_parquet(path)
+    noise = _read_table(path)
     noise["run"] = run_dir.name
     return noise
 
 
+def _read_table(path: Path) -> pd.DataFrame:
+    """A stored table; ``DamagedRun`` when its file does not read (a footer that opens
+    does not prove the pages behind it)."""
+    try:
+        return pd.read_parquet(path)
+    except TABLE_ERRORS as error:
+        raise DamagedRun(f"{path.name} does not read ({first_line(error)})") from None
+
+
 def _number(value: object) -> float:
     return float(value) if isinstance(value, int | float) else math.nan
+
+
+def _mapping(value: object) -> dict:
+    """A record field that should hold a JSON object: it, or {} for anything else."""
+    return value if isinstance(value, dict) else {}
 
 
 def _flatten(prefix: str, values: dict, skip: frozenset | set = frozenset()) -> dict[str, Any]:
@@ -248,10 +336,12 @@ def _add_realised(cases: pd.DataFrame, noise: pd.DataFrame) -> None:
     """Per run, from noise.parquet: the mean Dice of every training mask against its clean
     mask (what a method trains on) and of the corrupted ones; the result.json summary is
     the fallback for runs without the file."""
-    if noise.empty or "noisy_dsc" not in noise:
+    if noise.empty or "noisy_dsc" not in noise or "corrupted" not in noise:
         return
-    train = noise.groupby("run")["noisy_dsc"].mean()
-    corrupted = noise[noise["corrupted"].astype(bool)].groupby("run")["noisy_dsc"].mean()
+    dice = pd.to_numeric(noise["noisy_dsc"], errors="coerce")
+    train = dice.groupby(noise["run"]).mean()
+    hit = noise["corrupted"].fillna(False).astype(bool)
+    corrupted = dice[hit].groupby(noise["run"][hit]).mean()
     cases["realised_train_dsc"] = cases["run"].map(train).fillna(cases["realised_train_dsc"])
     from_file = cases["run"].map(corrupted)
     has_file = cases["run"].isin(train.index)

@@ -5,16 +5,23 @@ sharing the filesystem; the lock file carries the holder's epoch), "left" from t
 that sweeps recorded, and staging directories are told stale (their process died) from
 in use. So it answers the same for an inline sweep, a local pool or SLURM array tasks,
 while they run or after they were killed.
+
+A record that does not read back whole is *damaged* (listed with the reason; the next
+sweep sets it aside and retrains it); a directory holding another run's record, or one
+rmdbench did not write, is *foreign* (listed, never counted) — unless a sweep planned a run
+of its name: then it is that run's damaged record, which the sweep sets aside. Whatever the
+files hold — truncated, emptied, JSON of any shape — this reads on; only a store whose own
+folders are files is refused (``StoreLayoutError``).
 """
 
 from __future__ import annotations
 
-import json
+import math
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from rmdbench.store import FAILED_FILE, RESULT_FILE, RunState, RunStore
+from rmdbench.store import RunState, RunStore, check_record
 
 
 @dataclass
@@ -23,6 +30,8 @@ class StoreStatus:
 
     done: dict[str, str] = field(default_factory=dict)  # run -> method
     failed: dict[str, tuple[str, str]] = field(default_factory=dict)  # run -> (method, error)
+    damaged: dict[str, tuple[str, str]] = field(default_factory=dict)  # run -> (method, why)
+    foreign: dict[str, str] = field(default_factory=dict)  # directory -> whose record it holds
     running: dict[str, dict] = field(default_factory=dict)  # run -> lock holder's info
     incomplete: list[str] = field(default_factory=list)  # a directory without a record
     planned: dict[str, str] = field(default_factory=dict)  # run -> method
@@ -33,13 +42,14 @@ class StoreStatus:
 
     @property
     def left(self) -> dict[str, str]:
-        """Planned runs with no record and no holder: still to train (RunState.TODO)."""
-        finished = self.done.keys() | self.failed.keys() | self.running.keys()
+        """Planned runs with no record and no holder: still to train (RunState.TODO).
+        Damaged runs are counted apart, though a sweep trains them again too."""
+        finished = self.done.keys() | self.failed.keys() | self.running.keys() | self.damaged.keys()
         return {name: method for name, method in self.planned.items() if name not in finished}
 
     def method_of_running(self, name: str) -> str:
         """A running run's method, from its holder's lock file or the recorded grids."""
-        return self.running.get(name, {}).get("method") or self.planned.get(name) or "?"
+        return text(self.running.get(name, {}).get("method")) or self.planned.get(name) or "?"
 
     def per_method(self) -> dict[str, Counter[RunState]]:
         """How many runs of each method stand in each state (TODO: left)."""
@@ -47,6 +57,7 @@ class StoreStatus:
         found = [
             *((method, RunState.DONE) for method in self.done.values()),
             *((method, RunState.FAILED) for method, _ in self.failed.values()),
+            *((method, RunState.DAMAGED) for method, _ in self.damaged.values()),
             *((self.method_of_running(name), RunState.RUNNING) for name in self.running),
             *((method, RunState.TODO) for method in self.left.values()),
         ]
@@ -55,32 +66,48 @@ class StoreStatus:
         return methods
 
 
-def _read(path: Path) -> dict:
-    try:
-        return json.loads(path.read_text())
-    except (OSError, ValueError):
-        return {}
+def text(value: object) -> str:
+    """A field shown to the user: a string as it is, anything else (absent, a number or a
+    list where a name belongs) as ''."""
+    return value if isinstance(value, str) else ""
+
+
+def mapping(value: object) -> dict:
+    """A field that should hold a JSON object: it, or {} when it holds anything else."""
+    return value if isinstance(value, dict) else {}
+
+
+def seconds(value: object) -> float:
+    """A duration field: its finite number, else 0 (a record can hold anything)."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return 0.0
+    return float(value) if math.isfinite(value) else 0.0
 
 
 def read_status(root: Path) -> StoreStatus:
+    """The status of the store at ``root``: never raises on what a record holds; a store
+    whose own folders are files is a ``StoreLayoutError``."""
     store = RunStore(root)
+    store.check_layout()
     status = StoreStatus(planned=store.planned_runs())
-    for run_dir in sorted(path for path in root.iterdir() if path.is_dir()):
-        if run_dir.name.startswith("."):
-            continue
-        state = store.state(run_dir.name)
-        if state == RunState.DONE:
-            record = _read(run_dir / RESULT_FILE)
-            status.done[run_dir.name] = record.get("spec", {}).get("method", "?")
-            timings = record.get("timings", {})
-            status.train_seconds += float(timings.get("train_seconds", 0.0) or 0.0)
-            status.total_seconds += float(timings.get("total_seconds", 0.0) or 0.0)
-        elif state == RunState.FAILED:
-            record = _read(run_dir / FAILED_FILE)
-            method = record.get("spec", {}).get("method", "?")
-            status.failed[run_dir.name] = (method, str(record.get("error", "")))
+    for run_dir in store.run_dirs():
+        name = run_dir.name
+        check = check_record(run_dir)
+        method = text(mapping(check.record.get("spec")).get("method"))
+        method = method or status.planned.get(name) or "?"
+        if check.state == RunState.DONE:
+            status.done[name] = method
+            timings = mapping(check.record.get("timings"))
+            status.train_seconds += seconds(timings.get("train_seconds"))
+            status.total_seconds += seconds(timings.get("total_seconds"))
+        elif check.state == RunState.FAILED:
+            status.failed[name] = (method, str(check.record.get("error", check.reason)))
+        elif check.foreign and name not in status.planned:
+            status.foreign[name] = check.reason
+        elif check.state == RunState.DAMAGED:
+            status.damaged[name] = (method, check.reason)
         else:
-            status.incomplete.append(run_dir.name)
+            status.incomplete.append(name)
     for holder in store.running():
         status.running[holder.run_name] = holder.info
     for _, owner in store.staging_dirs():

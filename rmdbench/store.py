@@ -3,9 +3,12 @@
 A run directory appears only complete: everything is written into a temporary directory
 under ``.staging/`` (one level deeper, so no reader globbing ``*/result.json`` ever sees a
 half-moved record), which is renamed into place at the end (an atomic rename on one
-filesystem). A run is done when its ``result.json`` exists; a failed run has
-``failed.json`` (error and traceback) instead and is kept until a sweep is told
-``--retry-failed``.
+filesystem). A run is done when its ``result.json`` reads back whole: a JSON object
+naming this run (its ``run_name`` is the directory's name and its spec hashes to it) next to
+tables that open. A ``result.json`` that does not (truncated, emptied, a table lost) makes
+the run *damaged*: a sweep moves it aside to ``.damaged/`` (never deleted) and trains it
+again. A failed run has ``failed.json`` (error and traceback) instead and is kept until a
+sweep is told ``--retry-failed``.
 
 Whoever trains a run holds an exclusive ``flock`` on ``.locks/<run>.lock`` for the whole
 attempt, so concurrent sweeps (or SLURM array tasks) on one store never train a run twice;
@@ -24,9 +27,9 @@ import shutil
 import socket
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
 
@@ -50,6 +53,20 @@ NOISY_EXAMPLE_FILE = "noisy_example.npz"  # one corrupted training case, for the
 STAGING_DIR = ".staging"
 LOCK_DIR = ".locks"
 PLAN_DIR = ".plans"
+DAMAGED_DIR = ".damaged"  # damaged run directories, set aside by sweeps (never deleted)
+#: the store's own folders: where one exists it must be a directory
+STORE_FOLDERS = (STAGING_DIR, LOCK_DIR, PLAN_DIR, DAMAGED_DIR)
+#: the tables of a done run: each must open (its parquet footer read) for the run to count
+RECORD_TABLES = (CASES_FILE, CURVE_FILE, NOISE_FILE)
+#: what a JSON value that is not an object is called in a message
+JSON_KINDS = {
+    list: "list",
+    str: "string",
+    int: "number",
+    float: "number",
+    bool: "boolean",
+    type(None): "null",
+}
 LEGACY_STAGING_PREFIX = ".staging-"  # staging dirs of rmdbench before .staging/ existed
 TRASH_MARK = ".trash-"
 #: a lock that is busy is tried again this many times (seconds between tries): a probe by
@@ -61,10 +78,135 @@ class RunState(StrEnum):
     """Where one run of a grid stands in the store. The values are the words shown by
     ``--dry-run`` and written in JSON."""
 
-    DONE = "done"  # result.json exists
+    DONE = "done"  # result.json reads back whole, names this run, its tables open
     FAILED = "failed"  # failed.json and no result: kept until --retry-failed
     RUNNING = "running"  # its lock is held by a live process (a sweep elsewhere)
     TODO = "todo"  # no record yet
+    DAMAGED = "damaged"  # a result.json that does not read back whole: set aside, retrained
+
+
+class StoreLayoutError(OptionError):
+    """One of the store's own folders (``.staging``, ``.locks``, ...) is not a directory;
+    ``path`` is that file. Nothing can be locked or staged until it is moved away."""
+
+    def __init__(self, message: str, path: Path | None = None) -> None:
+        super().__init__(message, "out")
+        self.path = path
+
+
+@dataclass(frozen=True)
+class RecordCheck:
+    """What one run directory holds, from its files alone (locks are not looked at)."""
+
+    state: RunState  # DONE, DAMAGED, FAILED or TODO
+    #: DAMAGED: what is wrong with the record, in a few words; FAILED: why failed.json
+    #: says nothing (it is not a JSON object)
+    reason: str = ""
+    #: DONE: result.json; FAILED: failed.json; DAMAGED: result.json when only a table is
+    #: at fault; else {}
+    record: dict = field(default_factory=dict)
+    #: DAMAGED because the record is not this directory's: another run's result.json, or one
+    #: that rmdbench did not write. A store's reader leaves such a directory alone.
+    foreign: bool = False
+
+
+def spec_key(spec: Mapping) -> str:
+    """The hash that ends a run's name: of the spec's canonical JSON (``RunSpec.key`` is
+    this of ``RunSpec.as_dict()``), so a record's stored spec proves which run it is."""
+    canonical = json.dumps(spec, sort_keys=True, default=str)
+    return hashlib.sha256(canonical.encode()).hexdigest()[:12]
+
+
+def check_record(run_dir: Path) -> RecordCheck:
+    """DONE only when ``result.json`` parses as an object whose ``run_name`` is the
+    directory's name, whose spec hashes to that name, and whose tables open (their parquet
+    footers: cheap enough for stores of thousands of runs); else DAMAGED, with the reason.
+    Without a result: FAILED (``failed.json``) or TODO."""
+    result_path = run_dir / RESULT_FILE
+    if not os.path.lexists(result_path):
+        failed_path = run_dir / FAILED_FILE
+        if not failed_path.is_file():
+            return RecordCheck(RunState.TODO)
+        failed = _load_json(failed_path)
+        if isinstance(failed, dict):
+            return RecordCheck(RunState.FAILED, record=failed)
+        return RecordCheck(RunState.FAILED, f"{FAILED_FILE} is not a JSON object (truncated?)")
+    record, problem, foreign = identify_record(run_dir)
+    if problem:
+        return RecordCheck(RunState.DAMAGED, problem, foreign=foreign)
+    problem = _table_problem(run_dir)
+    if problem:
+        return RecordCheck(RunState.DAMAGED, problem, record=record)
+    return RecordCheck(RunState.DONE, record=record)
+
+
+def identify_record(run_dir: Path) -> tuple[dict, str, bool]:
+    """``result.json`` as the record of the run the directory is named after:
+    ``(record, '', False)``; else ``({}, why not, foreign)``, foreign when it is another
+    run's record or none of rmdbench's rather than a damaged one. Reads JSON only."""
+    path = run_dir / RESULT_FILE
+    try:
+        record = json.loads(path.read_bytes())
+    except OSError as error:
+        return {}, f"{RESULT_FILE} cannot be read ({error.strerror or error})", False
+    except (ValueError, RecursionError):
+        return {}, f"{RESULT_FILE} is not JSON (truncated?)", False
+    if not isinstance(record, dict):
+        kind = JSON_KINDS.get(type(record), type(record).__name__)
+        return {}, f"{RESULT_FILE} holds a JSON {kind}, not a record", False
+    problem, foreign = _identity_problem(record, run_dir.name)
+    return ({}, problem, foreign) if problem else (record, "", False)
+
+
+def _identity_problem(record: dict, name: str) -> tuple[str, bool]:
+    """Why a parsed result.json is not the record of run ``name`` ('' if it is), and whether
+    it is another run's or none of rmdbench's (foreign) rather than a damaged one."""
+    run_name, spec = record.get("run_name"), record.get("spec")
+    if run_name is None and spec is None:
+        return f"its {RESULT_FILE} is not an rmdbench run record (no run_name, no spec)", True
+    if isinstance(run_name, str) and run_name != name:
+        return f"its {RESULT_FILE} is the record of run '{run_name}'", True
+    if run_name != name:
+        return f"{RESULT_FILE} has no run_name", False
+    if not isinstance(spec, dict):
+        return f"{RESULT_FILE} has no spec", False
+    try:
+        key = spec_key(spec)
+    except (ValueError, TypeError, RecursionError):
+        key = ""
+    if not key or not name.endswith(f"-{key}"):
+        return f"the spec in {RESULT_FILE} is not this run's (it does not hash to its name)", False
+    return "", False
+
+
+def _table_problem(run_dir: Path) -> str:
+    """The first record table that is missing or does not open ('' if all open)."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    for name in RECORD_TABLES:
+        path = run_dir / name
+        if not path.is_file():
+            return f"{name} is missing"
+        try:
+            pq.read_metadata(path)
+        except (OSError, ValueError, pa.ArrowException) as error:
+            return f"{name} does not open ({first_line(error)})"
+    return ""
+
+
+def first_line(error: BaseException, limit: int = 120) -> str:
+    """An error as one short line (pyarrow's messages can run over several)."""
+    text = (str(error).strip().splitlines() or [type(error).__name__])[0]
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def _load_json(path: Path) -> object:
+    """A JSON file's value, or None when it cannot be read or parsed."""
+    try:
+        return json.loads(path.read_bytes())
+    except (OSError, ValueError, RecursionError):
+        return None
 
 
 def write_json(path: Path, payload: dict) -> None:
@@ -144,7 +286,8 @@ class RunStore:
         self.root = Path(root)
 
     def ensure_writable(self) -> None:
-        """Create the root and prove it is writable, before any run starts."""
+        """Create the root and prove it is writable, before any run starts; its own folders
+        must be folders (``check_layout``)."""
         try:
             self.root.mkdir(parents=True, exist_ok=True)
             with tempfile.NamedTemporaryFile(dir=self.root, prefix=".write-test-"):
@@ -155,22 +298,53 @@ class RunStore:
                 "pass a writable directory with --out",
                 "out",
             ) from None
+        self.check_layout()
+
+    def check_layout(self) -> None:
+        """Refuse, in one line naming it, a file where the store keeps a folder of its own
+        (``.staging``, ``.locks``, ``.plans``, ``.damaged``): no run could be locked or
+        staged, and every probe of a lock would fail."""
+        for name in STORE_FOLDERS:
+            path = self.root / name
+            if os.path.lexists(path) and not path.is_dir():
+                raise StoreLayoutError(
+                    f"'{path}' is a file, but rmdbench keeps its {name} folder there; "
+                    "move the file away (or pass another --out)",
+                    path,
+                )
 
     def run_dir(self, run_name: str) -> Path:
         return self.root / run_name
 
+    def check(self, run_name: str) -> RecordCheck:
+        """What the run's directory holds (see ``check_record``)."""
+        return check_record(self.run_dir(run_name))
+
     def is_done(self, run_name: str) -> bool:
-        return (self.run_dir(run_name) / RESULT_FILE).is_file()
+        """A record that reads back whole; a damaged one is not done."""
+        return self.state(run_name) == RunState.DONE
 
     def is_failed(self, run_name: str) -> bool:
-        return (self.run_dir(run_name) / FAILED_FILE).is_file() and not self.is_done(run_name)
+        return self.state(run_name) == RunState.FAILED
 
     def state(self, run_name: str) -> RunState:
-        """DONE, FAILED or TODO from the records alone (locks are not looked at; RUNNING
-        takes a ``probe``)."""
-        if self.is_done(run_name):
-            return RunState.DONE
-        return RunState.FAILED if self.is_failed(run_name) else RunState.TODO
+        """DONE, DAMAGED, FAILED or TODO from the records alone (locks are not looked at;
+        RUNNING takes a ``probe``)."""
+        return self.check(run_name).state
+
+    def set_aside(self, run_name: str) -> Path:
+        """Move a damaged run directory to ``.damaged/<run>-<time>/``, never deleting it
+        (what is left of it may still be read by hand), so the run can be trained again.
+        The caller holds the run's lock. Returns where it went."""
+        folder = self.root / DAMAGED_DIR
+        folder.mkdir(parents=True, exist_ok=True)
+        stem = f"{run_name}-{time.strftime('%Y%m%dT%H%M%S')}"
+        target, number = folder / stem, 1
+        while os.path.lexists(target):  # set aside twice within a second
+            number += 1
+            target = folder / f"{stem}-{number}"
+        os.rename(self.run_dir(run_name), target)
+        return target
 
     # locks ---------------------------------------------------------------------------
 
@@ -187,7 +361,7 @@ class RunStore:
         path = self.lock_path(run_name)
         try:
             fd = os.open(path, os.O_RDONLY)
-        except FileNotFoundError:
+        except OSError:  # no lock file (or no readable one): nobody can hold it
             return None
         try:
             if fcntl is None:  # pragma: no cover
@@ -205,7 +379,10 @@ class RunStore:
         """Every run whose lock is held now (by any process on any host sharing the store)."""
         found = []
         for path in sorted((self.root / LOCK_DIR).glob("*.lock")):
-            if path.stat().st_size == 0:  # released cleanly: not running
+            try:
+                if path.stat().st_size == 0:  # released cleanly: not running
+                    continue
+            except OSError:  # gone meanwhile
                 continue
             holder = self.probe(path.name.removesuffix(".lock"))
             if holder is not None:
@@ -219,7 +396,8 @@ class RunStore:
         """A temporary directory that becomes ``run_dir(run_name)`` when the block ends
         (on success or after a failure record was written); removed if nothing is kept.
         An earlier record (a failed attempt) is moved aside first, so the final name only
-        ever holds one complete record."""
+        ever holds one complete record; a damaged one is set aside to ``.damaged/``
+        rather than removed."""
         staging_root = self.root / STAGING_DIR
         staging_root.mkdir(parents=True, exist_ok=True)
         staging = Path(tempfile.mkdtemp(prefix=f"{run_name}.", dir=staging_root))
@@ -227,7 +405,9 @@ class RunStore:
             yield staging
             final = self.run_dir(run_name)
             trash = None
-            if final.exists():
+            if os.path.lexists(final) and self.state(run_name) == RunState.DAMAGED:
+                self.set_aside(run_name)
+            if os.path.lexists(final):
                 trash = Path(tempfile.mkdtemp(prefix=f"{run_name}{TRASH_MARK}", dir=staging_root))
                 os.replace(final, trash / "old")
             os.replace(staging, final)
@@ -289,32 +469,44 @@ class RunStore:
         os.replace(temporary, target)
 
     def planned_runs(self) -> dict[str, str]:
-        """Every run any recorded sweep planned, with its method."""
+        """Every run any recorded sweep planned, with its method. A plan file that does
+        not read back as ``{"runs": {name: method}}`` adds nothing (and what it holds that
+        is not a name and a method is skipped)."""
         runs: dict[str, str] = {}
         for path in sorted((self.root / PLAN_DIR).glob("*.json")):
-            try:
-                runs.update(json.loads(path.read_text()).get("runs", {}))
-            except (OSError, ValueError, TypeError):
-                continue
+            plan = _load_json(path)
+            planned = plan.get("runs") if isinstance(plan, dict) else None
+            if isinstance(planned, dict):
+                runs.update(
+                    (name, method)
+                    for name, method in planned.items()
+                    if isinstance(name, str) and isinstance(method, str)
+                )
         return runs
 
+    def run_dirs(self) -> list[Path]:
+        """Every directory that may be a run (the store's own dot-folders left out)."""
+        if not self.root.is_dir():
+            return []
+        return sorted(
+            path for path in self.root.iterdir() if path.is_dir() and not path.name.startswith(".")
+        )
+
     def done_runs(self) -> list[Path]:
-        return sorted(path.parent for path in self.root.glob(f"*/{RESULT_FILE}"))
+        return [path for path in self.run_dirs() if check_record(path).state == RunState.DONE]
 
     def failed_runs(self) -> list[Path]:
-        return sorted(
-            path.parent
-            for path in self.root.glob(f"*/{FAILED_FILE}")
-            if not (path.parent / RESULT_FILE).is_file()
-        )
+        return [path for path in self.run_dirs() if check_record(path).state == RunState.FAILED]
 
 
 def _read_info(fd: int) -> dict:
-    """The JSON a lock holder wrote; {} while it is being rewritten."""
+    """The JSON object a lock holder wrote; {} while it is being rewritten (or when it is
+    not an object)."""
     try:
-        return json.loads(os.pread(fd, 1 << 16, 0) or b"{}")
-    except (OSError, ValueError):
+        info = json.loads(os.pread(fd, 1 << 16, 0) or b"{}")
+    except (OSError, ValueError, RecursionError):
         return {}
+    return info if isinstance(info, dict) else {}
 
 
 def holder_identity() -> dict:

@@ -144,10 +144,13 @@ def run_task(
             name, TaskOutcome.ELSEWHERE, where=describe_holder(holder.info if holder else {})
         )
     try:
-        if store.is_done(name):
+        state = store.state(name)
+        if state == RunState.DONE:
             return TaskReport(name, TaskOutcome.ALREADY_DONE)
-        if store.is_failed(name) and not settings.retry_failed:
+        if state == RunState.FAILED and not settings.retry_failed:
             return TaskReport(name, TaskOutcome.KEPT_FAILED, error="failed earlier")
+        if state == RunState.DAMAGED:  # the sweep set it aside unless damaged since: do it
+            store.set_aside(name)
         store.remove_stale_staging(name, locked=True)  # we hold the lock: leftovers are dead
         profile = Profile(**spec.profile)
         lock.update(
@@ -193,7 +196,7 @@ def free_device_memory(device: torch.device) -> None:
 def record_failure(store: RunStore, spec: RunSpec, message: str, details: str = "") -> bool:
     """Write a failed record for a run whose process could not (it died, or its job ended
     without a result). Skipped if the run is done or locked by a live process; True if
-    written."""
+    written (a damaged record there is set aside to ``.damaged/`` by the staging)."""
     lock = store.lock(spec.run_name)
     if not lock.acquire():
         return False

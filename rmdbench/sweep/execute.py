@@ -11,6 +11,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from rmdbench import labels
 from rmdbench.errors import OptionError
@@ -26,7 +27,7 @@ from rmdbench.profiles import Profile
 from rmdbench.progress import Track
 from rmdbench.registry import METHODS, NOISE_MODELS
 from rmdbench.run import RunSpec
-from rmdbench.store import RunState, RunStore
+from rmdbench.store import RESULT_FILE, RunState, RunStore, identify_record
 from rmdbench.sweep.survey import runs_to_train
 
 
@@ -69,13 +70,76 @@ def prepare_datasets(
             )
 
 
-def prepare_store(store: RunStore, specs: Sequence[RunSpec]) -> int:
-    """Make the store ready for a sweep: writable, stale staging directories gone, the
-    grid recorded (for ``rmdbench status``). Returns how many staging directories went."""
+def prepare_store(
+    store: RunStore,
+    specs: Sequence[RunSpec],
+    states: Mapping[str, RunState] | None = None,
+    *,
+    on_message: Callable[[str], None] = ignore_message,
+) -> int:
+    """Make the store ready for a sweep: writable, its own folders folders, stale staging
+    directories gone, damaged records of the grid moved aside (one line each), foreign
+    directories noted, the grid recorded (for ``rmdbench status``). ``states``: the
+    ``survey`` (else the store is surveyed again). Returns how many staging directories
+    went."""
     store.ensure_writable()
     removed = store.remove_stale_staging()
+    damaged = [
+        spec.run_name
+        for spec in specs
+        if (states[spec.run_name] if states is not None else store.state(spec.run_name))
+        == RunState.DAMAGED
+    ]
+    set_aside_damaged(store, damaged, on_message)
+    note_foreign(store, {spec.run_name for spec in specs}, on_message)
     store.record_plan({spec.run_name: spec.method for spec in specs})
     return removed
+
+
+def set_aside_damaged(
+    store: RunStore, run_names: Sequence[str], on_message: Callable[[str], None]
+) -> list[Path]:
+    """Move each damaged run directory to ``.damaged/`` (never deleted), under the run's
+    lock, so the sweep trains it again; a run locked elsewhere is left to its holder (whose
+    worker does the same). Returns where they went."""
+    moved = []
+    for name in run_names:
+        lock = store.lock(name)
+        if not lock.acquire():
+            continue
+        try:
+            check = store.check(name)
+            if check.state != RunState.DAMAGED:  # repaired or retrained meanwhile
+                continue
+            where = store.set_aside(name)
+        finally:
+            lock.release()
+        moved.append(where)
+        on_message(f"damaged run {name} ({check.reason}): moved to {where}; training it again")
+    return moved
+
+
+def note_foreign(
+    store: RunStore, planned: set[str], on_message: Callable[[str], None]
+) -> dict[str, str]:
+    """One line for the directories of the store that hold another run's record, or one
+    that rmdbench did not write: they are left alone and not counted (a grid's own run
+    directory with a wrong record is damaged instead, and set aside). Returns them."""
+    foreign = {}
+    planned = planned | store.planned_runs().keys()  # other grids' runs are runs too
+    for run_dir in store.run_dirs():
+        if run_dir.name in planned or not (run_dir / RESULT_FILE).exists():
+            continue
+        _, problem, is_foreign = identify_record(run_dir)
+        if is_foreign:
+            foreign[run_dir.name] = problem
+    if foreign:
+        names = ", ".join(sorted(foreign))
+        on_message(
+            f"note: {len(foreign)} director{'y' if len(foreign) == 1 else 'ies'} in "
+            f"{store.root} hold no run of this store, left alone and not counted: {names}"
+        )
+    return foreign
 
 
 def run_label(spec: RunSpec) -> str:

@@ -1,5 +1,6 @@
 """Where each run of a grid stands in the store before a sweep trains (done, failed,
-running elsewhere, todo), what is left to train, and the one line that says so."""
+damaged, running elsewhere, todo), what is left to train, and the one line that says so.
+A damaged run is trained again (its directory is first moved to ``.damaged/``)."""
 
 from __future__ import annotations
 
@@ -11,9 +12,11 @@ from rmdbench.store import RunState, RunStore
 
 
 def survey(specs: Sequence[RunSpec], store: RunStore) -> dict[str, RunState]:
-    """Each run's state in the store: done, failed, running (locked elsewhere) or todo."""
+    """Each run's state in the store: done, failed, damaged, running (locked elsewhere) or
+    todo. Reads only; a store whose own folders are files is a ``StoreLayoutError``."""
     if not store.root.is_dir():
         return {spec.run_name: RunState.TODO for spec in specs}
+    store.check_layout()
     states = {}
     for spec in specs:
         state = store.state(spec.run_name)
@@ -24,8 +27,10 @@ def survey(specs: Sequence[RunSpec], store: RunStore) -> dict[str, RunState]:
 
 
 def wanted_states(retry_failed: bool) -> set[RunState]:
-    """The states a sweep trains (running ones aside: they are left to their holder)."""
-    return {RunState.TODO, RunState.FAILED} if retry_failed else {RunState.TODO}
+    """The states a sweep trains (running ones aside: they are left to their holder).
+    Damaged runs always: their record is lost, so they are no more done than a todo."""
+    trained = {RunState.TODO, RunState.DAMAGED}
+    return (trained | {RunState.FAILED}) if retry_failed else trained
 
 
 def runs_to_train(
@@ -40,13 +45,15 @@ def runs_to_train(
 
 
 def grid_summary(states: Mapping[str, RunState], retry_failed: bool) -> str:
-    """'12 runs in the grid: 4 done, 1 failed (kept; ...), 7 to train'."""
+    """'12 runs in the grid: 4 done, 1 failed (kept; ...), 1 damaged (...), 6 to train'."""
     counts = Counter(states.values())
     to_train = sum(counts[state] for state in wanted_states(retry_failed))
     parts = [f"{counts[RunState.DONE]} done"]
     if counts[RunState.FAILED]:
         kept = "" if retry_failed else " (kept; --retry-failed reruns them)"
         parts.append(f"{counts[RunState.FAILED]} failed{kept}")
+    if counts[RunState.DAMAGED]:
+        parts.append(f"{counts[RunState.DAMAGED]} damaged (moved to .damaged/, then retrained)")
     if counts[RunState.RUNNING]:
         parts.append(f"{counts[RunState.RUNNING]} running elsewhere")
     parts.append(f"{to_train} to train")

@@ -510,6 +510,23 @@ def clone(store, tmp_path, count: int = 3):
     return target
 
 
+def respec(run_dir, change, target=None):
+    """The run of ``run_dir`` as if a sweep had made it with ``change`` applied to its spec:
+    the record moves to (a copy at) the changed spec's run name, its identity updated."""
+    result = json.loads((run_dir / RESULT_FILE).read_text())
+    change(result["spec"])
+    name = RunSpec(**result["spec"]).run_name
+    result["run_name"] = name
+    new_dir = (target or run_dir.parent) / name
+    if target is None:
+        run_dir.rename(new_dir)
+    else:
+        shutil.copytree(run_dir, new_dir)
+    (new_dir / RESULT_FILE).write_text(json.dumps(result))
+    write_json(new_dir / SPEC_FILE, result["spec"])
+    return new_dir
+
+
 def test_mixed_conventions_is_exit_2(store, runner, tmp_path):
     target = clone(store, tmp_path)
     path = next(target.glob(f"*/{RESULT_FILE}"))
@@ -525,12 +542,7 @@ def test_mixed_conventions_is_exit_2(store, runner, tmp_path):
 def test_duplicate_runs_are_exit_2(store, runner, tmp_path):
     target = clone(store, tmp_path, 1)
     run_dir = next(target.iterdir())
-    result = json.loads((run_dir / RESULT_FILE).read_text())
-    result["spec"]["spec_version"] = 99
-    twin = target / f"{run_dir.name}-twin"
-
-    shutil.copytree(run_dir, twin)
-    (twin / RESULT_FILE).write_text(json.dumps(result))
+    respec(run_dir, lambda spec: spec.update(spec_version=99), target)
     outcome = runner.invoke(app, ["report", str(target)])
     assert outcome.exit_code == 2 and "spec_version" in outcome.output
 
@@ -582,9 +594,7 @@ def test_store_keeps_realised_noise_per_training_case(store):
 def test_runs_of_one_profile_name_with_other_values_get_their_own_tables(store, tmp_path):
     target = clone(store, tmp_path, 6)
     for path in list(target.glob(f"*/{RESULT_FILE}"))[:3]:
-        result = json.loads(path.read_text())
-        result["spec"]["profile"]["epochs"] = 50
-        path.write_text(json.dumps(result))
+        respec(path.parent, lambda spec: spec["profile"].update(epochs=50))
     cases = load_runs(target)
     assert set(cases["profile_setting"]) == {"tiny[epochs=8]", "tiny[epochs=50]"}
     report = build_report(
