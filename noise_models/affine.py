@@ -89,6 +89,9 @@ class Affine(NoiseModel):
         "severe": {"shift": (2.0, 5.0), "scale": (0.7, 1.3), "max_rotation_deg": 30.0},
     }
     supports_multiclass: ClassVar[bool] = True
+    #: checked against the profile's crop at plan time: a shift past the crop moves the
+    #: mask out of it (rmdbench.noise.check_noise_fits)
+    crop_bounded: ClassVar[tuple[str, ...]] = ("shift",)
 
     def corrupt(self, case: NoiseCase, rng: np.random.Generator) -> np.ndarray:
         """The moved mask; same shape and dtype; an empty mask stays empty."""

@@ -54,6 +54,8 @@ class Bias(NoiseModel):
         "under_severe": {"direction": "erode", "radius": (2, 4)},
     }
     supports_multiclass: ClassVar[bool] = True
+    #: checked against the profile's crop at plan time (rmdbench.noise.check_noise_fits)
+    crop_bounded: ClassVar[tuple[str, ...]] = ("radius",)
 
     def corrupt(self, case: NoiseCase, rng: np.random.Generator) -> np.ndarray:
         """The dilated (or eroded) mask; same shape and dtype; an empty mask stays empty."""

@@ -86,6 +86,8 @@ class Boundary(NoiseModel):
         "jagged": {"correlation_length": 1.5},
     }
     supports_multiclass: ClassVar[bool] = True
+    #: checked against the profile's crop at plan time (rmdbench.noise.check_noise_fits)
+    crop_bounded: ClassVar[tuple[str, ...]] = ("amplitude",)
 
     def corrupt(self, case: NoiseCase, rng: np.random.Generator) -> np.ndarray:
         """The mask with a wobbled edge; same shape and dtype; an empty mask stays empty."""

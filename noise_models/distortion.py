@@ -118,6 +118,9 @@ class Distortion(NoiseModel):
         },
     }
     supports_multiclass: ClassVar[bool] = True
+    #: checked against the profile's crop at plan time: more control points than pixels
+    #: is no finer a warp, and their grid grows as points² (rmdbench.noise.check_noise_fits)
+    crop_bounded: ClassVar[tuple[str, ...]] = ("points",)
 
     def corrupt(self, case: NoiseCase, rng: np.random.Generator) -> np.ndarray:
         """The warped mask, same shape and dtype; an empty mask stays empty."""

@@ -86,6 +86,9 @@ class ErosionDilation(NoiseModel):
         "mtcl": {"radius": (3, 15)},
     }
     supports_multiclass: ClassVar[bool] = True
+    #: checked against the profile's crop at plan time: a disk wider than the crop is noise
+    #: of nothing (rmdbench.noise.check_noise_fits)
+    crop_bounded: ClassVar[tuple[str, ...]] = ("radius",)
 
     def corrupt(self, case: NoiseCase, rng: np.random.Generator) -> np.ndarray:
         """The eroded or dilated mask; same shape and dtype; an empty mask stays empty."""

@@ -40,6 +40,21 @@ class UnsupportedFigure(UserError):
         super().__init__(f"cannot write '{path}': use a .png (or .pdf, .svg) file")
 
 
+def check_figure(out: Path) -> Path:
+    """The figure file ``out`` can be written: a suffix matplotlib writes, not a folder, in
+    a folder that exists or can be made. Checked before the dataset is built and the figure
+    drawn, so a bad --out fails at once, in one line."""
+    from matplotlib.figure import Figure
+
+    from rmdbench.outputs import check_writable_file
+
+    out = Path(out)
+    fmt = out.suffix.lower().lstrip(".")
+    if fmt not in Figure().canvas.get_supported_filetypes():
+        raise UnsupportedFigure(out)
+    return check_writable_file(out, "figure")
+
+
 def _draw_mask(axes, mask: np.ndarray, colour: str, width: float, style: str = "-") -> None:
     if mask.any():
         levels = np.arange(1, max(2, int(mask.max()) + 1)) - 0.5
@@ -73,10 +88,9 @@ def write_preview(
         raise UserError(f"dataset '{data.name}' has no training cases to preview")
     if cases < 1:
         raise TooFewCases(cases)
+    check_figure(out)
     figure = Figure(layout="constrained")
     fmt = out.suffix.lower().lstrip(".")
-    if fmt not in figure.canvas.get_supported_filetypes():
-        raise UnsupportedFigure(out)
 
     order = selection_order(data, severities[0].model_name, severities[0].key, seed)
     shown = preview_cases(data, order, min(cases, len(train)))

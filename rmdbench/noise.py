@@ -207,6 +207,40 @@ def apply_noise(
     )
 
 
+class NoiseFitError(UserError):
+    """A severity parameter larger than the crop it corrupts (a 99999 px radius on a 64 px
+    crop): ``model``, ``parameter``, its ``value`` and the ``crop_size``."""
+
+    def __init__(
+        self, model: str = "", parameter: str = "", value: float = 0, crop_size: int = 0
+    ) -> None:
+        super().__init__(
+            f"noise model '{model}': {parameter}={value:g} is larger than the {crop_size} px "
+            f"crop; use {parameter} <= {crop_size}"
+        )
+        self.model = model
+        self.parameter = parameter
+        self.value = value
+        self.crop_size = crop_size
+
+
+def check_noise_fits(model: NoiseModel, crop_size: int) -> None:
+    """Refuse a severity that does not fit the crop: each parameter a noise model names in
+    ``crop_bounded`` (a class attribute: radii, shifts, displacement widths, in px) must not
+    exceed ``crop_size``; beyond it the noise is meaningless (a dilation that fills the
+    crop) or costly. The components of a mixture (``components``) are checked too. A sweep
+    checks its grid against the profile's crop when it plans (``rmdbench.sweep.plan``);
+    ``apply_noise`` does not, so ``rmdbench noise stats`` can still show every preset on a
+    small crop."""
+    for parameter in getattr(type(model), "crop_bounded", ()):
+        value = getattr(model.params, parameter)
+        largest = max(value) if isinstance(value, tuple | list) else value
+        if largest > crop_size:
+            raise NoiseFitError(type(model).name, parameter, largest, crop_size)
+    for component in getattr(model, "components", ()):
+        check_noise_fits(component, crop_size)
+
+
 def check_noise_dims(model: type[NoiseModel], spatial_dims: int, dataset: str) -> None:
     """A 2D-only noise model on volumes is a one-line error naming those that work."""
     if spatial_dims in model.spatial_dims:

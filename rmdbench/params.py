@@ -4,6 +4,7 @@ typed construction of a plug-in's frozen ``Params`` dataclass from it."""
 from __future__ import annotations
 
 import dataclasses
+import numbers
 import re
 import types
 import typing
@@ -48,15 +49,22 @@ def parse_component(text: str) -> tuple[str, dict[str, str]]:
 
 
 def _coerce(value: Any, annotation: Any, where: str) -> Any:
-    origin = typing.get_origin(annotation)
-    optional = [arg for arg in typing.get_args(annotation) if arg is not type(None)]
-    if isinstance(value, int) and not isinstance(value, bool):
-        # a YAML or Python 0 for a float field is 0.0: one value, one label, one run hash
-        return float(value) if float in (annotation, *optional) else value
-    if not isinstance(value, str):
-        return value
-    if origin in (typing.Union, types.UnionType) and len(optional) == 1:
-        return None if value.lower() == "none" else _coerce(value, optional[0], where)
+    """``value`` as the field type ``annotation``: text (the command line) is converted,
+    any other value (YAML, JSON, Python) is checked, so a wrong type is a one-line error
+    and not a run variant of its own ('distill: 3' is neither true nor false)."""
+    if typing.get_origin(annotation) in (typing.Union, types.UnionType):
+        options = [arg for arg in typing.get_args(annotation) if arg is not type(None)]
+        is_none = value is None or (isinstance(value, str) and value.lower() == "none")
+        if is_none and len(options) < len(typing.get_args(annotation)):
+            return None
+        return _coerce(value, options[0], where) if len(options) == 1 else value
+    if isinstance(value, str):
+        return _from_text(value, annotation, where)
+    return _checked(value, annotation, where)
+
+
+def _from_text(value: str, annotation: Any, where: str) -> Any:
+    """Command-line text as ``annotation``: 'false', '3', '1-2' (a range), a choice."""
     if annotation is bool:
         lowered = value.lower()
         if lowered in _TRUE | _FALSE:
@@ -68,15 +76,52 @@ def _coerce(value: Any, annotation: Any, where: str) -> Any:
         except ValueError:
             kind = "an integer" if annotation is int else "a number"
             raise UserError(f"{where} expects {kind}, got '{value}'") from None
-    if origin is tuple:
+    if typing.get_origin(annotation) is tuple:
         item_type = typing.get_args(annotation)[0]
         items = [item for item in re.split(r"[-:/ ]+", value) if item]
         return tuple(_coerce(item, item_type, where) for item in items)
-    if origin is typing.Literal:
+    _check_choice(value, annotation, where)
+    return value
+
+
+def _checked(value: Any, annotation: Any, where: str) -> Any:
+    """A value that is not text, checked against ``annotation``: a bool field takes only
+    true/false, an int field only integers (not bools), a float field integers or floats
+    (an integer becomes a float: one value, one label, one run hash), a Literal only its
+    choices, a tuple a list of its item type (or one item, a range low = high). Other
+    annotations take the value as given."""
+    is_bool = isinstance(value, bool)
+    if annotation is bool:
+        if not is_bool:
+            raise UserError(f"{where} expects true or false, got {value!r}")
+        return value
+    if annotation is int:
+        if is_bool or not isinstance(value, numbers.Integral):
+            raise UserError(f"{where} expects an integer, got {value!r}")
+        return int(value)
+    if annotation is float:
+        if is_bool or not isinstance(value, numbers.Real):
+            raise UserError(f"{where} expects a number, got {value!r}")
+        return float(value)
+    if annotation is str:
+        raise UserError(f"{where} expects text, got {value!r}")
+    if typing.get_origin(annotation) is tuple:
+        item_type = typing.get_args(annotation)[0]
+        if isinstance(value, list | tuple):
+            return tuple(_coerce(item, item_type, where) for item in value)
+        return _coerce(value, item_type, where)
+    _check_choice(value, annotation, where)
+    return value
+
+
+def _check_choice(value: Any, annotation: Any, where: str) -> None:
+    """A Literal field takes only its choices."""
+    if typing.get_origin(annotation) is typing.Literal:
         choices = typing.get_args(annotation)
         if value not in choices:
-            raise UserError(f"{where} must be one of {', '.join(choices)}, got '{value}'")
-    return value
+            shown = ", ".join(str(choice) for choice in choices)
+            got = f"'{value}'" if isinstance(value, str) else repr(value)
+            raise UserError(f"{where} must be one of {shown}, got {got}")
 
 
 def build_params(params_class: type, overrides: dict[str, Any], owner: str) -> Any:

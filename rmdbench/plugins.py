@@ -41,6 +41,11 @@ def load_builtins() -> None:
         for entry_point in metadata.entry_points(group=group):
             try:
                 entry_point.load()
+            except SystemExit as error:
+                raise UserError(
+                    f"plug-in entry point '{entry_point.name}' ({entry_point.value}) called "
+                    f"sys.exit({error.code!r}) while loading; fix or uninstall that package"
+                ) from None
             except Exception as error:  # noqa: BLE001 - a third-party plug-in is broken
                 raise UserError(
                     f"plug-in entry point '{entry_point.name}' ({entry_point.value}) failed to "
@@ -51,12 +56,35 @@ def load_builtins() -> None:
 PLUGIN_MODULE_PREFIX = "rmdbench_plugin_"
 
 
+REGISTRIES = (METHODS, NOISE_MODELS, DATASETS, BACKBONES, DATASET_FORMATS)
+
+
 def _registered() -> set[tuple[str, str]]:
-    return {
-        (registry.kind, entry.name)
-        for registry in (METHODS, NOISE_MODELS, DATASETS, BACKBONES, DATASET_FORMATS)
-        for entry in registry
-    }
+    return {(registry.kind, entry.name) for registry in REGISTRIES for entry in registry}
+
+
+def _take_back(before: set[tuple[str, str]]) -> None:
+    """Forget what a plug-in file registered before it failed: a refused file leaves
+    nothing behind (a long-lived process, or the next plug-in, never sees half of it)."""
+    for registry in REGISTRIES:
+        for entry in list(registry):
+            if (registry.kind, entry.name) not in before:
+                registry.discard(entry.name)
+
+
+def _load_failure(path: Path, error: BaseException) -> UserError:
+    """What went wrong while a plug-in file ran, as one line naming the file."""
+    if isinstance(error, UserError):  # also a RegistryError: a clash, or the wrong kind
+        return UserError(f"plug-in file '{path}': {error}")
+    if isinstance(error, SystemExit):  # a script's sys.exit() must not end rmdbench silently
+        return UserError(
+            f"plug-in file '{path}' called sys.exit({error.code!r}) while loading; a plug-in "
+            "file only registers things: remove the call"
+        )
+    return UserError(
+        f"plug-in file '{path}' failed to import ({type(error).__name__}: {error}); "
+        "fix the file and try again"
+    )
 
 
 def load_plugin_file(path: Path) -> list[str]:
@@ -77,15 +105,12 @@ def load_plugin_file(path: Path) -> list[str]:
     sys.modules[module_name] = module
     try:
         spec.loader.exec_module(module)
-    except UserError as error:
+    except BaseException as error:
+        _take_back(before)  # a refused file leaves nothing behind
         del sys.modules[module_name]
-        raise UserError(f"plug-in file '{path}': {error}") from None
-    except Exception as error:  # noqa: BLE001 - any import failure is the plug-in's
-        del sys.modules[module_name]
-        raise UserError(
-            f"plug-in file '{path}' failed to import ({type(error).__name__}: {error}); "
-            "fix the file and try again"
-        ) from None
+        if isinstance(error, KeyboardInterrupt):
+            raise
+        raise _load_failure(path, error) from None
     added = sorted(f"{kind} {name}" for kind, name in _registered() - before)
     if not added:
         raise UserError(
@@ -98,3 +123,20 @@ def load_plugin_file(path: Path) -> list[str]:
 def load_plugins(paths: list[Path]) -> list[str]:
     load_builtins()
     return [item for path in paths for item in load_plugin_file(path)]
+
+
+class PluginsNotLoaded(UserError):
+    """A name the plan cannot resolve because plug-in files were named but not run
+    (``rmdbench sweep --dry-run`` runs no plug-in code). ``name``: the unknown entry as
+    the registry words it ("method 'gce'"); ``plugins``: the files not run."""
+
+    def __init__(self, name: str = "", plugins: tuple[Path, ...] = ()) -> None:
+        files = ", ".join(str(path) for path in plugins)
+        listing = " ".join(f"--plugin {path}" for path in plugins)
+        super().__init__(
+            f"--dry-run runs no plug-in code, so it cannot plan {name}, which is not built "
+            f"in (plug-in files not run: {files}); see what they register with "
+            f"'rmdbench list {listing}' (it runs them), or drop --dry-run"
+        )
+        self.name = name
+        self.plugins = plugins

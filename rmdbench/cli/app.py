@@ -5,6 +5,7 @@ from __future__ import annotations
 import typer
 
 from rmdbench.cli.bench import bench
+from rmdbench.cli.common import OneLineErrors
 from rmdbench.cli.data import data_app
 from rmdbench.cli.listing import list_registered
 from rmdbench.cli.noise import noise_app
@@ -16,6 +17,7 @@ app = typer.Typer(
     help="Benchmark noise-robust segmentation methods on imperfect annotations.",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
+    cls=OneLineErrors,
 )
 app.command(context_settings=SWEEP_CONTEXT)(sweep)
 app.command()(report)

@@ -30,9 +30,11 @@ def bench(
 ) -> None:
     """Time one training iteration of each method; ratios to single; a breakdown."""
     from rmdbench.bench import TooFewIterations, plan_bench, run_bench, write_bench
+    from rmdbench.outputs import check_writable_dir
     from rmdbench.training.trainer import select_device
 
     try:
+        check_writable_dir(out, "benchmark")  # before minutes of timing, not after
         names, chosen, settings = plan_bench(
             methods,
             profile,

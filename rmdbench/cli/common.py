@@ -2,13 +2,21 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from typing import Any
 
 import typer
 from rich.console import Console
 from rich.progress import track as rich_track
+from typer.core import TyperGroup
 
 from rmdbench.progress import Track
+
+try:  # typer >= 0.20 carries its own copy of click
+    from typer._click.exceptions import ClickException
+except ImportError:  # pragma: no cover - older typer on click
+    from click.exceptions import ClickException
 
 console = Console()
 error_console = Console(stderr=True)
@@ -17,6 +25,44 @@ error_console = Console(stderr=True)
 def fail(message: str) -> typer.Exit:
     error_console.print(f"error: {message}", markup=False, highlight=False, soft_wrap=True)
     return typer.Exit(code=2)
+
+
+def usage_message(error: ClickException) -> str:
+    """A click/typer parameter error ('--seeds abc') as one line naming the help to read."""
+    message = " ".join(error.format_message().split()).rstrip(".")
+    context = getattr(error, "ctx", None)
+    if context is not None:
+        message += f"; see '{context.command_path} --help'"
+    return message
+
+
+@contextmanager
+def one_line_usage_errors() -> Iterator[None]:
+    """Parameter errors as every other refusal: one line 'error: ...', exit code 2 (not
+    typer's boxed usage screen). A bare command still shows its help."""
+    try:
+        yield
+    except ClickException as error:
+        if type(error).__name__ == "NoArgsIsHelpError":  # not an error: the help screen
+            raise
+        error_console.print(
+            f"error: {usage_message(error)}", markup=False, highlight=False, soft_wrap=True
+        )
+        raise typer.Exit(code=error.exit_code) from None
+
+
+class OneLineErrors(TyperGroup):
+    """A command group whose parameter errors, and those of its commands, are one line
+    (``one_line_usage_errors``): for ``rmdbench`` run from a shell and for tests that call
+    the app through typer's CliRunner alike."""
+
+    def make_context(self, info_name: str | None, args: list[str], parent: Any = None, **extra):
+        with one_line_usage_errors():
+            return super().make_context(info_name, args, parent, **extra)
+
+    def invoke(self, ctx: Any) -> Any:
+        with one_line_usage_errors():
+            return super().invoke(ctx)
 
 
 def say(text: str) -> None:

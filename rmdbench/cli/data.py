@@ -12,13 +12,14 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from rmdbench.cli.common import console, fail, say, terminal_track
+from rmdbench.cli.common import OneLineErrors, console, fail, say, terminal_track
 from rmdbench.errors import UserError
 
 data_app = typer.Typer(
     help="Prepare datasets you downloaded (LIDC-IDRI, ACDC, BraTS, a folder of pairs).",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
+    cls=OneLineErrors,
 )
 
 

@@ -15,7 +15,7 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from rmdbench.cli.common import console, error_console, fail, terminal_track
+from rmdbench.cli.common import OneLineErrors, console, error_console, fail, terminal_track
 from rmdbench.errors import UserError
 from rmdbench.noise_stats import STATS_COLUMNS, CropSizeTooSmall
 
@@ -23,6 +23,7 @@ noise_app = typer.Typer(
     help="Preview noise models and measure how noisy their labels really are.",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
+    cls=OneLineErrors,
 )
 
 FORMATS = ("table", "md", "csv")
@@ -76,9 +77,10 @@ def preview(
     from rmdbench.noise import parse_noise_ratios
     from rmdbench.noise_stats import load_dataset, resolve_severities
     from rmdbench.plugins import load_builtins
-    from rmdbench.reports.noise_preview import write_preview
+    from rmdbench.reports.noise_preview import check_figure, write_preview
 
     try:
+        check_figure(out)  # before the dataset is built and the figure drawn
         load_builtins()
         ratios = parse_noise_ratios([*(noise or []), *context.args])
         severities = resolve_severities(noise_model, every_preset=not ratios)

@@ -86,9 +86,18 @@ def sweep(
         list[Path] | None,
         typer.Option(
             "--plugin",
-            help="A .py file that registers methods, noise models or datasets (repeatable).",
+            help="A .py file that registers methods, noise models or datasets (repeatable). "
+            "It runs as Python code.",
         ),
     ] = None,
+    allow_plugins: Annotated[
+        bool,
+        typer.Option(
+            "--allow-plugins",
+            help="Run the plug-in files a --config sweep file names (its plugin: key); "
+            "without it such a file is refused.",
+        ),
+    ] = False,
     executor: Annotated[
         str | None,
         typer.Option(
@@ -126,7 +135,8 @@ def sweep(
         bool,
         typer.Option(
             "--dry-run",
-            help="Print the plan (every run: done, failed, running or todo); train nothing.",
+            help="Print the plan (every run: done, failed, running or todo); train nothing "
+            "and run no plug-in code.",
             rich_help_panel=EXECUTION,
         ),
     ] = False,
@@ -190,8 +200,10 @@ def sweep(
     given = dict(locals())  # the first statement: the parameters, one per SweepConfig field
     from rmdbench.cli.progress import SweepMonitor
     from rmdbench.executors.base import DatasetCache
-    from rmdbench.plugins import load_plugins
+    from rmdbench.outputs import check_writable_dir
+    from rmdbench.plugins import PluginsNotLoaded, load_plugins
     from rmdbench.profiles import get_profile
+    from rmdbench.registry import UnknownName
     from rmdbench.store import RunState, RunStore
     from rmdbench.sweep import (
         SweepConfig,
@@ -215,19 +227,28 @@ def sweep(
     executor_name = ""
     options = SweepConfig()
     try:
-        options = SweepConfig.load(config, flags)
+        options = SweepConfig.load(config, flags, allow_plugins=allow_plugins)
+        if not dry_run:  # a file in the way fails now, not after the datasets are built
+            check_writable_dir(options.out, "runs")
         executor_name = choose_executor(options)
-        load_plugins(options.plugin)
+        if not dry_run:  # a dry run plans with what is registered, running no plug-in code
+            load_plugins(options.plugin)
         chosen_profile = get_profile(options.profile)
-        specs = plan_sweep(
-            datasets=options.dataset,
-            noise_models=options.noise_model,
-            noise_ratios=options.noise,
-            methods=options.methods,
-            seeds=options.seeds,
-            profile=chosen_profile,
-            cache_dir=options.cache_dir,
-        )
+        try:
+            specs = plan_sweep(
+                datasets=options.dataset,
+                noise_models=options.noise_model,
+                noise_ratios=options.noise,
+                methods=options.methods,
+                seeds=options.seeds,
+                profile=chosen_profile,
+                cache_dir=options.cache_dir,
+            )
+        except UnknownName as error:
+            if dry_run and options.plugin:
+                plugins = tuple(options.plugin)
+                raise PluginsNotLoaded(f"{error.kind} '{error.name}'", plugins) from None
+            raise
         select_device(options.device)  # a bad --device fails here, not in every worker
         store = RunStore(options.out)
         states = survey(specs, store)

@@ -19,7 +19,7 @@ from typing import Any, NewType
 
 from rmdbench.errors import OptionError, SweepFileError
 from rmdbench.noise import parse_noise_ratios
-from rmdbench.sweep.plan import Component, split_list
+from rmdbench.sweep.plan import Component, flag, split_list
 
 #: a name; one string may hold several, comma-separated: 'lidc-phantom,toy-disks'
 Name = NewType("Name", str)
@@ -65,13 +65,31 @@ class SweepConfig:
 
     @classmethod
     def load(
-        cls, path: Path | None = None, overrides: Mapping[str, Any] | None = None
+        cls,
+        path: Path | None = None,
+        overrides: Mapping[str, Any] | None = None,
+        *,
+        allow_plugins: bool = False,
     ) -> SweepConfig:
         """The defaults, then the sweep file at ``path``, then ``overrides`` (the flags
-        given on the command line; read like the file's values, paths as given)."""
+        given on the command line; read like the file's values, paths as given).
+
+        A sweep file's ``plugin`` key names code to run: it is refused unless
+        ``allow_plugins`` (``--allow-plugins``), so that reading, or dry-running, a sweep
+        file someone sent runs nothing. A plug-in named in ``overrides`` (``--plugin`` on
+        the command line) is asked for by the user and needs no permission."""
         config = cls()
         if path is not None:
-            config.update(read_sweep_file(path))
+            values = read_sweep_file(path)
+            if values.get("plugin") and not allow_plugins:
+                raise SweepFileError(
+                    f"sweep file '{path}' names plug-in code to run "
+                    f"(plugin: {', '.join(str(item) for item in values['plugin'])}); "
+                    "run it only if you trust it, with --allow-plugins",
+                    Path(path),
+                    "plugin",
+                )
+            config.update(values)
         config.update({key: read_value(key, value) for key, value in (overrides or {}).items()})
         return config
 
@@ -99,13 +117,19 @@ class SweepConfig:
         return [flag(name) for name in given]
 
 
-def flag(key: str) -> str:
-    """A SweepConfig field as its command-line flag: 'slurm_time' -> '--slurm-time'."""
-    return "--" + key.replace("_", "-")
-
-
 def config_keys() -> list[str]:
     return [item.name for item in fields(SweepConfig)]
+
+
+#: the axes of the grid, none of which may be empty (that is a grid of 0 runs), and what
+#: to give
+GRID_AXES = {
+    "dataset": "one dataset, e.g. --dataset lidc-phantom",
+    "noise_model": "one noise model, e.g. --noise-model distortion",
+    "noise": "one noise ratio, e.g. --noise 0.8",
+    "methods": "one method, e.g. --methods single,rmd",
+    "seeds": "one seed, e.g. --seeds 0",
+}
 
 
 CONFIG_ALIASES = {
@@ -239,7 +263,7 @@ def read_value(key: str, value: Any, source: Path | None = None) -> Any:
         raise OptionError(f"unknown sweep option '{key}'; known: {', '.join(config_keys())}", key)
     annotation = _field_types()[key]
     try:
-        return _read_typed(annotation, value, None if source is None else Path(source).parent)
+        read = _read_typed(annotation, value, None if source is None else Path(source).parent)
     except _Mismatch as mismatch:
         if source is None:
             raise OptionError(f"'{key}' expects {mismatch.expects}, got {value!r}", key) from None
@@ -248,6 +272,15 @@ def read_value(key: str, value: Any, source: Path | None = None) -> Any:
             source,
             key,
         ) from None
+    if key in GRID_AXES and read == []:  # '--methods ""' or 'seeds: []': a grid of 0 runs
+        if source is None:
+            raise OptionError(f"{flag(key)} is empty; give at least {GRID_AXES[key]}", key)
+        raise SweepFileError(
+            f"sweep file '{source}': '{key}' is empty; give at least {GRID_AXES[key]}",
+            source,
+            key,
+        )
+    return read
 
 
 @functools.cache
@@ -258,16 +291,68 @@ def _field_types() -> dict[str, Any]:
 # the sweep file ----------------------------------------------------------------------
 
 
-def read_sweep_file(path: Path) -> dict[str, Any]:
-    """The options a YAML sweep file sets, checked and converted. Relative paths in it are
-    relative to the file, so a sweep file means the same from any directory."""
+class _DuplicateKey(Exception):
+    """A key written twice in one YAML mapping (YAML itself would keep the last)."""
+
+    def __init__(self, key: object, first_line: int, line: int) -> None:
+        super().__init__(key)
+        self.key, self.first_line, self.line = key, first_line, line
+
+
+@functools.cache
+def _strict_loader() -> type:
+    """yaml.SafeLoader that refuses a key written twice in one mapping: 'noise: 0.8' on
+    line 3 silently replaced by 'noise: 0' on line 30 is a sweep the author did not mean.
+    (Merge keys, '<<: *base', may still be overridden.)"""
     import yaml
 
-    path = Path(path)
+    class StrictLoader(yaml.SafeLoader):
+        def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict:
+            seen: dict[object, int] = {}
+            for key_node, _ in node.value:
+                if key_node.tag == "tag:yaml.org,2002:merge":
+                    continue
+                key = self.construct_object(key_node, deep=True)
+                try:
+                    hash(key)
+                except TypeError:  # an unhashable key: SafeLoader says so itself
+                    continue
+                line = key_node.start_mark.line + 1
+                if key in seen:
+                    raise _DuplicateKey(key, seen[key], line)
+                seen[key] = line
+            return super().construct_mapping(node, deep)
+
+    return StrictLoader
+
+
+def _load_yaml(path: Path) -> Any:
+    """The YAML document of a sweep file, or a SweepFileError: unreadable, not UTF-8, not
+    YAML, or a key written twice."""
+    import yaml
+
     try:
-        loaded = yaml.safe_load(path.read_text())
+        raw = path.read_bytes()
     except OSError as error:
         raise SweepFileError(f"cannot read sweep file '{path}' ({error.strerror})", path) from None
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as error:
+        line = raw[: error.start].count(b"\n") + 1
+        raise SweepFileError(
+            f"sweep file '{path}' is not UTF-8 text (byte 0x{raw[error.start]:02x} on line "
+            f"{line}); save it as UTF-8",
+            path,
+        ) from None
+    try:
+        return yaml.load(text, Loader=_strict_loader())  # noqa: S506 - a SafeLoader
+    except _DuplicateKey as duplicate:
+        raise SweepFileError(
+            f"sweep file '{path}' sets '{duplicate.key}' twice (lines {duplicate.first_line} "
+            f"and {duplicate.line}); keep one",
+            path,
+            str(duplicate.key),
+        ) from None
     except yaml.YAMLError as error:
         mark = getattr(error, "problem_mark", None)
         where = f" at line {mark.line + 1}" if mark is not None else ""
@@ -275,6 +360,13 @@ def read_sweep_file(path: Path) -> dict[str, Any]:
         raise SweepFileError(
             f"sweep file '{path}' is not valid YAML{where}: {problem}", path
         ) from None
+
+
+def read_sweep_file(path: Path) -> dict[str, Any]:
+    """The options a YAML sweep file sets, checked and converted. Relative paths in it are
+    relative to the file, so a sweep file means the same from any directory."""
+    path = Path(path)
+    loaded = _load_yaml(path)
     if loaded is None:
         return {}
     if not isinstance(loaded, dict):

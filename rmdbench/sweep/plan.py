@@ -7,7 +7,8 @@ import dataclasses
 from pathlib import Path
 
 from rmdbench.data.resolve import check_dataset, dataset_identity, default_backbone
-from rmdbench.noise import check_noise_dims, parse_noise_ratios
+from rmdbench.errors import OptionError
+from rmdbench.noise import check_noise_dims, check_noise_fits, parse_noise_ratios
 from rmdbench.params import build_params, params_dict, parse_component, split_top_level
 from rmdbench.plugins import load_builtins
 from rmdbench.profiles import Profile
@@ -32,12 +33,41 @@ def resolve_method(component: Component) -> tuple[str, dict]:
     return name, params_dict(build_params(method_class.Params, options, f"method '{name}'"))
 
 
-def resolve_noise_model(component: Component) -> tuple[str, str, dict]:
-    """'distortion[preset=severe,zoom=1-2]' -> (name, preset, resolved severity dict)."""
+def resolve_noise_model(
+    component: Component, crop_size: int | None = None
+) -> tuple[str, str, dict]:
+    """'distortion[preset=severe,zoom=1-2]' -> (name, preset, resolved severity dict).
+    With ``crop_size``, a severity larger than the crop (a radius of 99999 px) is refused."""
     name, options = _component(component)
     preset = str(options.pop("preset", "default"))
-    params = NOISE_MODELS.get(name).resolve_params(preset, options)
+    model_class = NOISE_MODELS.get(name)
+    params = model_class.resolve_params(preset, options)
+    if crop_size is not None:
+        check_noise_fits(model_class(params), crop_size)
     return name, preset, params_dict(params)
+
+
+#: plan_sweep's axes as the sweep options that set them (an error names the option)
+AXIS_OPTIONS = {
+    "datasets": "dataset",
+    "noise_models": "noise_model",
+    "noise_ratios": "noise",
+    "methods": "methods",
+    "seeds": "seeds",
+}
+
+
+def check_axes(axes: dict[str, list]) -> None:
+    """A grid with an empty axis has no runs: refused, naming the option, instead of
+    planning and 'running' nothing."""
+    for axis, values in axes.items():
+        if not values:
+            option = AXIS_OPTIONS[axis]
+            raise OptionError(
+                f"the grid has no runs: no {axis.replace('_', ' ')} given; "
+                f"give at least one with {flag(option)}",
+                option,
+            )
 
 
 def plan_sweep(
@@ -53,12 +83,24 @@ def plan_sweep(
     """Every run of the grid, validated (unknown names, bad ratios and hyper-parameters
     fail here, before anything is trained)."""
     load_builtins()
+    check_axes(
+        {
+            "datasets": datasets,
+            "noise_models": noise_models,
+            "noise_ratios": noise_ratios,
+            "methods": methods,
+            "seeds": seeds,
+        }
+    )
     for dataset in datasets:
         check_dataset(dataset, cache_dir)
     identities = {dataset: dataset_identity(dataset, cache_dir) for dataset in datasets}
     ratios = parse_noise_ratios(noise_ratios)
+    check_axes({"noise_ratios": ratios})  # '' read as no ratio at all
     resolved_methods = [resolve_method(component) for component in methods]
-    resolved_noise = [resolve_noise_model(component) for component in noise_models]
+    resolved_noise = [
+        resolve_noise_model(component, profile.crop_size) for component in noise_models
+    ]
     for dataset, (dims, _) in identities.items():
         for noise_name, _, _ in resolved_noise:
             check_noise_dims(NOISE_MODELS.get(noise_name), dims, dataset)
@@ -99,6 +141,11 @@ def share_clean_runs(specs: list[RunSpec]) -> list[RunSpec]:
             seen.add(identity.key)
         kept.append(spec)
     return kept
+
+
+def flag(key: str) -> str:
+    """A SweepConfig field as its command-line flag: 'slurm_time' -> '--slurm-time'."""
+    return "--" + key.replace("_", "-")
 
 
 def split_list(values: list[str]) -> list[str]:

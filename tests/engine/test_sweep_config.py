@@ -31,26 +31,35 @@ out: runs
 
 
 def test_sweep_file_with_flags_over_it_and_dry_run(runner, tmp_path):
+    from rmdbench.plugins import load_plugins
+
     plugin = write_plugin(tmp_path)
+    load_plugins([plugin])  # a dry run runs no plug-in code: it plans with what is registered
     folder = tmp_path / "configs"
     folder.mkdir()
     config = folder / "sweep.yaml"
     config.write_text(SWEEP_FILE.format(plugin=plugin))
     out = folder / "runs"  # relative paths in the file are relative to the file
 
-    planned = runner.invoke(app, ["sweep", "--config", str(config), "--dry-run"])
+    refused = runner.invoke(app, ["sweep", "--config", str(config), "--dry-run"])
+    assert refused.exit_code == 2, refused.output  # the file's plugin: key is code to run
+    assert "--allow-plugins" in refused.output and len(refused.output.splitlines()) == 1
+
+    planned = runner.invoke(app, ["sweep", "--config", str(config), "--dry-run", "--allow-plugins"])
     assert planned.exit_code == 0, planned.output
     assert "4 runs in the grid: 0 done, 4 to train" in planned.output
     assert planned.output.count("todo") == 4 and "fast[tag=2]" in planned.output
     assert not out.exists()  # a dry run writes nothing
 
-    result = runner.invoke(app, ["sweep", "--config", str(config), "--noise", "0"])
+    result = runner.invoke(
+        app, ["sweep", "--config", str(config), "--allow-plugins", "--noise", "0"]
+    )
     assert result.exit_code == 0, result.output
     records = [json.loads(path.read_text()) for path in out.glob(f"*/{RESULT_FILE}")]
     assert sorted(record["spec"]["method_params"]["tag"] for record in records) == [1, 2]
     assert {record["spec"]["noise_ratio"] for record in records} == {0.0}  # the flag won
 
-    planned = runner.invoke(app, ["sweep", "--config", str(config), "--dry-run"])
+    planned = runner.invoke(app, ["sweep", "--config", str(config), "--dry-run", "--allow-plugins"])
     assert "4 runs in the grid: 2 done, 2 to train" in planned.output
     assert planned.output.count("done") >= 2 and planned.output.count("todo") == 2
 
