@@ -4,8 +4,6 @@ profile) -> a complete record in the run store."""
 from __future__ import annotations
 
 import dataclasses
-import hashlib
-import json
 import time
 import traceback
 from collections.abc import Callable
@@ -37,6 +35,7 @@ from rmdbench.store import (
     SPEC_FILE,
     RunState,
     RunStore,
+    spec_key,
     write_json,
 )
 from rmdbench.training.checkpoint import Checkpointing, checkpoint_path, remove_checkpoint
@@ -81,8 +80,7 @@ class RunSpec:
 
     @property
     def key(self) -> str:
-        canonical = json.dumps(self.as_dict(), sort_keys=True, default=str)
-        return hashlib.sha256(canonical.encode()).hexdigest()[:12]
+        return spec_key(self.as_dict())
 
     @property
     def run_name(self) -> str:

@@ -44,6 +44,7 @@ def report(
 ) -> None:
     """Write report.md: tables (methods x noise ratios, mean ± std, best bold, Wilcoxon vs
     the reference, Holm), ablations, Friedman ranks with a CD diagram, and figures."""
+    from rmdbench.outputs import check_writable_dir
     from rmdbench.reports.report import DEFAULT_METRICS, ReportOptions, build_report
 
     options = ReportOptions(
@@ -54,6 +55,7 @@ def report(
         qualitative=qualitative,
     )
     try:
+        check_writable_dir(out or runs_dir, "report")  # before tables and figures
         written = build_report(runs_dir, out, options)
     except UserError as error:
         raise fail(str(error)) from None

@@ -110,8 +110,8 @@ def sweep(
     workers: Annotated[
         int | None,
         typer.Option(
-            help="local: worker processes (default one per GPU, else one per 2 cores), "
-            "each with cores/N torch threads. slurm: most array tasks running at once.",
+            help="local: worker processes (default one per GPU, else cores // threads), "
+            "each training at the profile's threads. slurm: most array tasks running at once.",
             rich_help_panel=EXECUTION,
         ),
     ] = None,
@@ -154,7 +154,8 @@ def sweep(
         int | None, typer.Option(help="GPUs per run. [default: 1]", rich_help_panel=SLURM)
     ] = None,
     slurm_cpus: Annotated[
-        int | None, typer.Option(help="CPUs per run (also torch threads).", rich_help_panel=SLURM)
+        int | None,
+        typer.Option(help="CPUs per run (on a GPU also its torch threads).", rich_help_panel=SLURM),
     ] = None,
     slurm_mem: Annotated[
         str | None, typer.Option(help="Memory per run, e.g. 16G.", rich_help_panel=SLURM)
@@ -272,7 +273,7 @@ def sweep(
             return
         if todo:
             prepare_datasets(todo, chosen_profile, datasets, on_message=say, progress=track)
-        removed = prepare_store(store, specs)
+        removed = prepare_store(store, specs, states, on_message=say)
         if removed:
             say(f"removed {removed} staging dir(s) left by interrupted runs")
         chosen = build_executor(executor_name, options, store, datasets)

@@ -36,6 +36,8 @@ class NoiseModel:
     spatial_dims: ClassVar[tuple[int, ...]] = (2,)
     #: needs the dataset's per-reader masks (checked before a sweep trains anything)
     requires_readers: ClassVar[bool] = False
+    #: parameters (radii, shifts, displacement widths, in px) that may not exceed the crop
+    crop_bounded: ClassVar[tuple[str, ...]] = ()
 
     def __init__(self, params: Any) -> None:
         self.params = params

@@ -9,6 +9,7 @@ from rmdbench.errors import OptionError
 from rmdbench.executors import EXECUTOR_NAMES
 from rmdbench.executors.base import DatasetCache, Executor, WorkerSettings
 from rmdbench.executors.slurm_options import SlurmOptions
+from rmdbench.profiles import get_profile
 from rmdbench.store import RunStore
 from rmdbench.sweep.config import SweepConfig
 
@@ -69,7 +70,9 @@ def build_executor(
     if name == "local":
         from rmdbench.executors.local import LocalExecutor, plan_local
 
-        return LocalExecutor(plan_local(config.device, config.workers), store.root / LOG_FOLDER)
+        threads = get_profile(config.profile).threads
+        plan = plan_local(config.device, config.workers, threads=threads)
+        return LocalExecutor(plan, store.root / LOG_FOLDER)
     if name == "slurm":
         from rmdbench.executors.slurm import SlurmExecutor
 

@@ -448,3 +448,19 @@ def test_severity_up_to_the_crop_is_planned():
         33,
         32,
     )
+
+
+def test_report_checks_out_before_reading_the_store(runner, tmp_path, monkeypatch):
+    """A report --out that is a file is one line and exit 2, before any table is built."""
+    import rmdbench.reports.report as report_module
+
+    def never(*args, **kwargs):
+        raise AssertionError("the report was built before its output was checked")
+
+    monkeypatch.setattr(report_module, "build_report", never)
+    blocker = tmp_path / "blocker"
+    blocker.write_text("not a folder")
+    result = runner.invoke(app, ["report", str(tmp_path), "--out", str(blocker)])
+    assert result.exit_code == 2, result.output
+    lines = result.output.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error:") and "is a file" in lines[0]

@@ -131,6 +131,7 @@ def test_a_damaged_record_is_listed_skipped_set_aside_and_retrained(
     assert "1 done, 1 damaged (moved to .damaged/, then retrained), 1 to train" in (
         swept_again.output
     )
+    assert f"damaged run {victim.name}" in swept_again.output
     assert "1 runs trained" in swept_again.output
     assert starts(markers) == Counter({1: 1})  # the damaged run only, once
     (aside,) = (out / DAMAGED_DIR).iterdir()
