@@ -62,6 +62,19 @@ def check_writable_dir(path: Path, what: str) -> Path:
     return path
 
 
+def check_not_a_file(path: Path, what: str, fix: str) -> Path:
+    """``path`` as a folder that is, or could become, a folder: a file (or a file above it)
+    in the way is an OutputError naming the fix. Writability is not asked for: a dry run
+    reads a store, and a shared dataset cache may be read-only once built."""
+    path = Path(path).expanduser()
+    start = _existing_ancestor(path.absolute())
+    if not start.is_dir():
+        raise OutputError(
+            f"the {what} '{path}' cannot be a folder: '{start}' is a file; {fix}", path, what
+        )
+    return path
+
+
 def check_writable_file(path: Path, what: str) -> Path:
     """``path`` as a file that can be written (created or replaced), its folder existing
     or creatable; otherwise an OutputError naming the path and the fix. Creates nothing."""

@@ -200,8 +200,9 @@ def sweep(
     a killed sweep completes the rest; a run locked by a concurrent sweep is left to it."""
     given = dict(locals())  # the first statement: the parameters, one per SweepConfig field
     from rmdbench.cli.progress import SweepMonitor
+    from rmdbench.data.lidc_phantom import default_cache_dir
     from rmdbench.executors.base import DatasetCache
-    from rmdbench.outputs import check_writable_dir
+    from rmdbench.outputs import check_not_a_file, check_writable_dir
     from rmdbench.plugins import PluginsNotLoaded, load_plugins
     from rmdbench.profiles import get_profile
     from rmdbench.registry import UnknownName
@@ -229,8 +230,16 @@ def sweep(
     options = SweepConfig()
     try:
         options = SweepConfig.load(config, flags, allow_plugins=allow_plugins)
-        if not dry_run:  # a file in the way fails now, not after the datasets are built
+        # a file in the way fails now, not after the datasets are built
+        if dry_run:
+            check_not_a_file(options.out, "runs folder", "pass a folder with --out")
+        else:
             check_writable_dir(options.out, "runs")
+        check_not_a_file(
+            options.cache_dir or default_cache_dir(),
+            "dataset cache",
+            "set RMDBENCH_CACHE_DIR or pass --cache-dir a folder",
+        )
         executor_name = choose_executor(options)
         if not dry_run:  # a dry run plans with what is registered, running no plug-in code
             load_plugins(options.plugin)

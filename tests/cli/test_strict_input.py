@@ -464,3 +464,24 @@ def test_report_checks_out_before_reading_the_store(runner, tmp_path, monkeypatc
     assert result.exit_code == 2, result.output
     lines = result.output.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("error:") and "is a file" in lines[0]
+
+
+@pytest.mark.parametrize("dry_run", [[], ["--dry-run"]])
+def test_a_file_in_place_of_the_store_or_the_cache_is_one_line_before_planning(
+    runner, tmp_path, monkeypatch, dry_run
+):
+    """--out or the dataset cache being a file: one line, exit 2, before any progress line
+    (a dry run too: it would plan a store that cannot exist)."""
+    blocker = tmp_path / "taken"
+    blocker.write_text("a file")
+    base = ["sweep", "--dataset", "toy-disks", "--profile", "tiny", "--methods", "single"]
+    result = runner.invoke(app, [*base, "--noise", "0", "--out", str(blocker), *dry_run])
+    assert result.exit_code == 2, result.output
+    lines = result.output.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error:") and "is a file" in lines[0]
+    monkeypatch.setenv("RMDBENCH_CACHE_DIR", str(blocker))
+    out = tmp_path / "runs"
+    result = runner.invoke(app, [*base, "--noise", "0", "--out", str(out), *dry_run])
+    assert result.exit_code == 2, result.output
+    lines = result.output.strip().splitlines()
+    assert len(lines) == 1 and "RMDBENCH_CACHE_DIR" in lines[0] and not out.exists()
