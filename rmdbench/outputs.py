@@ -63,14 +63,14 @@ def check_writable_dir(path: Path, what: str) -> Path:
 
 
 def check_not_a_file(path: Path, what: str, fix: str) -> Path:
-    """``path`` as a folder that is, or could become, a folder: a file (or a file above it)
+    """``path`` as a folder that exists or could be made: a file (or a file above it)
     in the way is an OutputError naming the fix. Writability is not asked for: a dry run
     reads a store, and a shared dataset cache may be read-only once built."""
     path = Path(path).expanduser()
     start = _existing_ancestor(path.absolute())
     if not start.is_dir():
         raise OutputError(
-            f"the {what} '{path}' cannot be a folder: '{start}' is a file; {fix}", path, what
+            f"cannot use the {what} in {path}: {start} is a file, not a folder; {fix}", path, what
         )
     return path
 

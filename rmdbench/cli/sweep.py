@@ -238,7 +238,7 @@ def sweep(
         check_not_a_file(
             options.cache_dir or default_cache_dir(),
             "dataset cache",
-            "set RMDBENCH_CACHE_DIR or pass --cache-dir a folder",
+            "set RMDBENCH_CACHE_DIR or pass --cache-dir a folder you can write to",
         )
         executor_name = choose_executor(options)
         if not dry_run:  # a dry run plans with what is registered, running no plug-in code
