@@ -6,7 +6,15 @@ from dataclasses import dataclass
 
 import torch
 
-from rmdbench.api import METHODS, Method, StepOutput, kept_count, pixel_loss, smallest_mask
+from rmdbench.api import (
+    METHODS,
+    Method,
+    PredictionParams,
+    StepOutput,
+    kept_count,
+    pixel_loss,
+    smallest_mask,
+)
 
 
 def cross_small_loss(
@@ -23,7 +31,7 @@ def cross_small_loss(
 
 
 @dataclass(frozen=True)
-class CoTeachingParams:
+class CoTeachingParams(PredictionParams):
     forget_rate: float = 0.005  # τ_max, pixel level (the released RMD default)
 
     def __post_init__(self) -> None:
@@ -44,5 +52,4 @@ class CoTeaching(Method):
         loss_1 = pixel_loss(self.networks[0](images), labels)
         loss_2 = pixel_loss(self.networks[1](images), labels)
         supervised_1, supervised_2 = cross_small_loss(loss_1, loss_2, forget)
-        loss = supervised_1 + supervised_2
-        return StepOutput(loss, {"loss": loss.detach()})
+        return StepOutput.from_terms({"supervised": supervised_1 + supervised_2})

@@ -9,6 +9,7 @@ import torch
 from rmdbench.api import (
     METHODS,
     Method,
+    PredictionParams,
     StepOutput,
     kept_count,
     pixel_kl,
@@ -17,24 +18,38 @@ from rmdbench.api import (
 )
 
 
+def joint_loss_parts(
+    logits_1: torch.Tensor, logits_2: torch.Tensor, labels: torch.Tensor, co_lambda: float
+) -> dict[str, torch.Tensor]:
+    """The per-pixel joint loss as its two weighted parts, ``supervised`` (1−λ)(ℓ1+ℓ2) and
+    ``agreement`` λ(KL(p1‖p2) + KL(p2‖p1)); both KL directions keep their gradient (the
+    co-regularisation of the official code)."""
+    supervised = pixel_loss(logits_1, labels) + pixel_loss(logits_2, labels)
+    agreement = pixel_kl(logits_1, logits_2) + pixel_kl(logits_2, logits_1)
+    return {"supervised": (1 - co_lambda) * supervised, "agreement": co_lambda * agreement}
+
+
 def joint_loss(
     logits_1: torch.Tensor, logits_2: torch.Tensor, labels: torch.Tensor, co_lambda: float
 ) -> torch.Tensor:
-    """Per-pixel (1−λ)(ℓ1+ℓ2) + λ(KL(p1‖p2) + KL(p2‖p1)); both KL directions keep their
-    gradient (the co-regularisation of the official code)."""
-    supervised = pixel_loss(logits_1, labels) + pixel_loss(logits_2, labels)
-    agreement = pixel_kl(logits_1, logits_2) + pixel_kl(logits_2, logits_1)
-    return (1 - co_lambda) * supervised + co_lambda * agreement
+    """Per-pixel (1−λ)(ℓ1+ℓ2) + λ(KL(p1‖p2) + KL(p2‖p1))."""
+    parts = joint_loss_parts(logits_1, logits_2, labels, co_lambda)
+    return parts["supervised"] + parts["agreement"]
 
 
-def small_joint_loss_mean(joint: torch.Tensor, forget_rate: float) -> torch.Tensor:
-    """Mean of the ⌊(1−τ)P⌋ smallest joint losses (selection on detached values)."""
+def small_joint_loss_means(
+    parts: dict[str, torch.Tensor], forget_rate: float
+) -> dict[str, torch.Tensor]:
+    """Each part's sum over the ⌊(1−τ)P⌋ pixels of smallest joint loss (selection on
+    detached values), over that count: the terms add up to the mean small joint loss."""
+    joint = parts["supervised"] + parts["agreement"]
     keep = kept_count(joint.numel(), 1.0 - forget_rate)
-    return (joint * smallest_mask(joint, keep)).sum() / max(keep, 1)
+    kept = smallest_mask(joint, keep)
+    return {name: (part * kept).sum() / max(keep, 1) for name, part in parts.items()}
 
 
 @dataclass(frozen=True)
-class JoCoRParams:
+class JoCoRParams(PredictionParams):
     forget_rate: float = 0.005  # τ_max, pixel level, as for coteaching and rmd
     co_lambda: float = 0.1  # official default; its README reports 0.65-0.9 best at high noise
 
@@ -55,8 +70,7 @@ class JoCoR(Method):
 
     def training_step(self, images, labels, state) -> StepOutput:
         forget = self.params.forget_rate * self.context.schedule.linear_ramp(state.progress)
-        joint = joint_loss(
+        parts = joint_loss_parts(
             self.networks[0](images), self.networks[1](images), labels, self.params.co_lambda
         )
-        loss = small_joint_loss_mean(joint, forget)
-        return StepOutput(loss, {"loss": loss.detach()})
+        return StepOutput.from_terms(small_joint_loss_means(parts, forget))

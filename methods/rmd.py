@@ -11,10 +11,18 @@ versa; the targets T(o_peer) are detached.
 NOT detached, so gradient flows into the teacher through the augmentation; (2) the
 reliable fraction is tied to the ramp, ρ = min(w(p), 1), i.e. every pixel once the ramp
 ends (the LIDC ``consist_factor=1``). Its data-order bug (no shuffling) is not reproduced.
+
+Two switches are about how the released code runs, not what the paper describes:
+``strong_bn`` (``train``: the strong passes update BatchNorm's running statistics, as the
+released code does; ``frozen``: they normalise with batch statistics but leave the running
+ones to the weak passes, which evaluation sees) and ``warp_units`` (``pixels``: the elastic
+displacement is in pixels of the image given, as released; ``relative``: in pixels of a
+128² image, scaled to the image, so a 64² crop is warped as strongly as a 128² one).
 """
 
 from __future__ import annotations
 
+import contextlib
 from dataclasses import dataclass
 from typing import Literal
 
@@ -23,8 +31,10 @@ import torch
 from rmdbench.api import (
     METHODS,
     Method,
+    PredictionParams,
     StepOutput,
     StrongAugmentation,
+    frozen_running_statistics,
     kept_count,
     masked_mean,
     pixel_count,
@@ -51,7 +61,7 @@ def reliable_distillation(
 
 
 @dataclass(frozen=True)
-class RMDParams:
+class RMDParams(PredictionParams):
     forget_rate: float = 0.005  # τ_max of the cross small-loss supervision (pixel level)
     reliable_fraction: float = 0.8  # ρ_max
     distill_weight: float = 0.0009  # λ, the released constant
@@ -62,6 +72,8 @@ class RMDParams:
     data_aug: bool = True
     model_aug: bool = True
     variant: Literal["paper", "released"] = "paper"
+    strong_bn: Literal["train", "frozen"] = "train"  # the released code: train
+    warp_units: Literal["pixels", "relative"] = "pixels"  # the released code: pixels
 
     def __post_init__(self) -> None:
         if not 0.0 <= self.forget_rate < 1.0:
@@ -72,6 +84,10 @@ class RMDParams:
             raise ValueError(f"augmented_views must be at least 1, got {self.augmented_views}")
         if self.variant not in ("paper", "released"):
             raise ValueError(f"variant must be paper or released, got {self.variant!r}")
+        if self.strong_bn not in ("train", "frozen"):
+            raise ValueError(f"strong_bn must be train or frozen, got {self.strong_bn!r}")
+        if self.warp_units not in ("pixels", "relative"):
+            raise ValueError(f"warp_units must be pixels or relative, got {self.warp_units!r}")
 
 
 @METHODS.register("rmd")
@@ -84,7 +100,7 @@ class RMD(Method):
 
     def __init__(self, params: RMDParams, context) -> None:
         super().__init__(params, context)
-        self.augmentation = StrongAugmentation()
+        self.augmentation = StrongAugmentation(relative=params.warp_units == "relative")
 
     def reliable_fraction(self, ramp: float) -> float:
         if not self.params.reliability:
@@ -103,17 +119,23 @@ class RMD(Method):
             supervised_1, supervised_2 = cross_small_loss(loss_1, loss_2, forget)
         else:
             supervised_1, supervised_2 = loss_1.mean(), loss_2.mean()
-        loss = supervised_1 + supervised_2
-        logs = {"supervised": loss.detach()}
+        supervised = supervised_1 + supervised_2
+        logs = {"supervised": supervised.detach()}
         if not params.distill:
-            logs["loss"] = loss.detach()
-            return StepOutput(loss, logs)
+            return StepOutput.from_terms({"supervised": supervised}, logs)
 
         ramp = schedule.sigmoid_ramp(state.progress)
         distill = self.distillation_loss(images, weak_1, weak_2, state)
-        loss = loss + params.distill_weight * ramp * distill
-        logs.update({"distill": distill.detach(), "loss": loss.detach()})
-        return StepOutput(loss, logs)
+        logs["distill"] = distill.detach()  # before its weight: the KL itself
+        terms = {"supervised": supervised, "distill": params.distill_weight * ramp * distill}
+        return StepOutput.from_terms(terms, logs)
+
+    def strong_pass(self):
+        """Where the strong forwards run: with ``strong_bn=frozen``, BatchNorm's running
+        statistics are left as the weak passes made them."""
+        if self.params.strong_bn == "frozen":
+            return frozen_running_statistics(self.networks)
+        return contextlib.nullcontext()
 
     def distillation_loss(
         self, images: torch.Tensor, weak_1: torch.Tensor, weak_2: torch.Tensor, state
@@ -137,8 +159,9 @@ class RMD(Method):
                     warp=schedule.strong_augmentation(state.progress),
                 )
             dropout = params.model_aug
-            strong_1 = net_1(strong_images, feature_dropout=dropout)
-            strong_2 = net_2(strong_images, feature_dropout=dropout)
+            with self.strong_pass():
+                strong_1 = net_1(strong_images, feature_dropout=dropout)
+                strong_2 = net_2(strong_images, feature_dropout=dropout)
             reliability_1 = pixel_squared_distance(strong_1.detach(), target_1.detach())
             reliability_2 = pixel_squared_distance(strong_2.detach(), target_2.detach())
             distill = distill + reliable_distillation(strong_1, target_2, reliability_2, keep)

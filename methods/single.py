@@ -14,4 +14,4 @@ class Single(Method):
 
     def training_step(self, images, labels, state) -> StepOutput:
         loss = pixel_loss(self.networks[0](images), labels).mean()
-        return StepOutput(loss, {"loss": loss.detach()})
+        return StepOutput.from_terms({"supervised": loss})

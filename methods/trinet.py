@@ -2,7 +2,8 @@
 
 Each network learns on the pixels that BOTH other networks find small-loss. The paper also
 speaks of using the peers' disagreement; that part is not implemented (PyMIC's reference
-version does not have it either). Prediction: the mean of the three probabilities.
+version does not have it either). Prediction: network 1, as for every method (PyMIC's
+default); ``trinet[predict=ensemble]`` predicts with the mean of the three probabilities.
 """
 
 from __future__ import annotations
@@ -14,12 +15,11 @@ import torch
 from rmdbench.api import (
     METHODS,
     Method,
+    PredictionParams,
     StepOutput,
     kept_count,
-    logits_from_probabilities,
     masked_mean,
     pixel_loss,
-    probabilities,
     smallest_mask,
 )
 
@@ -37,7 +37,7 @@ def peer_agreed_losses(losses: list[torch.Tensor], forget_rate: float) -> list[t
 
 
 @dataclass(frozen=True)
-class TriNetParams:
+class TriNetParams(PredictionParams):
     forget_rate: float = 0.005  # τ_max, pixel level, as for the other methods
 
     def __post_init__(self) -> None:
@@ -56,9 +56,5 @@ class TriNet(Method):
     def training_step(self, images, labels, state) -> StepOutput:
         forget = self.params.forget_rate * self.context.schedule.linear_ramp(state.progress)
         losses = [pixel_loss(network(images), labels) for network in self.networks]
-        loss = sum(peer_agreed_losses(losses, forget))
-        return StepOutput(loss, {"loss": loss.detach()})
-
-    def predict_logits(self, images: torch.Tensor) -> torch.Tensor:
-        probability = torch.stack([probabilities(net(images)) for net in self.networks]).mean(0)
-        return logits_from_probabilities(probability)
+        supervised = peer_agreed_losses(losses, forget)
+        return StepOutput.from_terms({"supervised": supervised[0] + supervised[1] + supervised[2]})

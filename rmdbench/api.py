@@ -16,7 +16,14 @@ each name.
 """
 
 from rmdbench.backbones.base import DEFAULT_ENCODER_DROPOUT, Backbone
-from rmdbench.contracts.method import Method, MethodContext, NoParams, StepOutput, StepState
+from rmdbench.contracts.method import (
+    Method,
+    MethodContext,
+    NoParams,
+    PredictionParams,
+    StepOutput,
+    StepState,
+)
 from rmdbench.contracts.noise_model import NoiseCase, NoiseModel
 from rmdbench.data.base import SegmentationData
 from rmdbench.data.formats.base import DatasetFormat
@@ -32,6 +39,7 @@ from rmdbench.registry import (
     Registry,
 )
 from rmdbench.training.augment import StrongAugmentation, random_sample_flips
+from rmdbench.training.batchnorm import frozen_running_statistics
 from rmdbench.training.losses import (
     binary_kl,
     categorical_kl,
@@ -61,6 +69,7 @@ __all__ = [
     "NoParams",
     "NoiseCase",
     "NoiseModel",
+    "PredictionParams",
     "Registry",
     "Schedule",
     "SegmentationData",
@@ -71,6 +80,7 @@ __all__ = [
     "binary_kl",
     "categorical_kl",
     "dice",
+    "frozen_running_statistics",
     "kept_count",
     "labels_from_logits",
     "logits_from_probabilities",

@@ -29,6 +29,7 @@ from rmdbench.plugins import load_builtins
 from rmdbench.profiles import PRECISIONS, Profile, get_profile
 from rmdbench.provenance import provenance
 from rmdbench.registry import BACKBONES, METHODS
+from rmdbench.training.streams import RandomStreams
 from rmdbench.training.trainer import DeviceData, Trainer
 
 #: what ``rmdbench bench`` times when no methods are named
@@ -112,13 +113,13 @@ def bench_method(
     optimiser = trainer.make_optimiser(method)
     data = synthetic_batch(profile, device)
     batch = torch.arange(len(data), device=device)
-    generator = torch.Generator(device=device).manual_seed(0)
+    streams = RandomStreams.for_run(0, device)
     method.train()
     if device.type == "cuda":
         torch.cuda.reset_peak_memory_stats(device)
 
     def iteration() -> None:
-        trainer.train_iteration(method, optimiser, data, batch, settings.progress, generator)
+        trainer.train_iteration(method, optimiser, data, batch, settings.progress, streams)
 
     for _ in range(settings.warmup):
         iteration()

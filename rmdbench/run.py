@@ -42,7 +42,9 @@ from rmdbench.training.checkpoint import Checkpointing, checkpoint_path, remove_
 from rmdbench.training.losses import output_channels
 from rmdbench.training.trainer import DeviceData, NonFiniteLossError, Trainer
 
-SPEC_VERSION = 1  # bump when the meaning of a spec field changes
+#: bump when the meaning of a spec field changes. 2: one random stream per purpose (common
+#: random numbers across methods) and per-network initialisation seeds.
+SPEC_VERSION = 2
 #: one corrupted training case as the run trained on it (``noisy_example``), for reports
 
 
@@ -135,9 +137,6 @@ def train_and_evaluate(
     val = DeviceData.from_arrays(data.images[val_index], data.masks[val_index], device)
     test_images = DeviceData.from_arrays(data.images[test_index], data.masks[test_index], device)
 
-    # Network initialisation depends on the seed only, so network 1 of every method starts
-    # from the same weights (common random numbers across methods).
-    torch.manual_seed(seed_words("init", spec.seed)[0])
     backbone_class = BACKBONES.get(spec.backbone)
     if backbone_class.spatial_dims != data.spatial_dims:
         raise UserError(
@@ -148,12 +147,14 @@ def train_and_evaluate(
     context = MethodContext(
         build_backbone=lambda: backbone_class(data.images.shape[1], channels, profile.base_width),
         num_classes=data.num_classes,
+        init_seed=spec.seed,  # network k of every method starts from the same weights
     )
+    # anything a method builds outside its networks draws from torch's global generator:
+    # seeded by the run, so a plug-in's own modules are reproducible too
+    torch.manual_seed(seed_words("modules", spec.seed)[0])
     method = METHODS.get(spec.method).create(spec.method_params, context)
     trainer = Trainer.from_profile(profile, device, on_epoch)
-    training = trainer.fit(
-        method, train, val, seed=seed_words("train", spec.seed)[0], checkpointing=checkpointing
-    )
+    training = trainer.fit(method, train, val, seed=spec.seed, checkpointing=checkpointing)
     eval_start = time.perf_counter()
     predictions = trainer.predict(method, test_images.images).cpu().numpy()
     cases = evaluate_cases(

@@ -36,15 +36,30 @@ def random_sample_flips(
     return images, labels
 
 
+#: the image size (px) the released strong augmentation was tuned on (LIDC crops of 128²)
+REFERENCE_SIZE = 128
+
+
 @dataclass(frozen=True)
 class StrongAugmentation:
-    """RMD's joint data augmentation (docs/methods.md, step 3)."""
+    """RMD's joint data augmentation (docs/methods.md, step 3).
+
+    ``displacement_sigma`` is in pixels of a ``REFERENCE_SIZE`` image. With
+    ``relative=True`` it scales with the image (a 64² crop is displaced by half as many
+    pixels, the same fraction of the image); with ``relative=False`` it is taken in pixels
+    of whatever image comes, as the released code does. The two agree at 128². Rotation
+    and zoom are relative to the image either way."""
 
     noise_std: float = 0.02
-    displacement_sigma: tuple[float, float] = (1.0, 26.0)  # px, std of the control points
+    displacement_sigma: tuple[float, float] = (1.0, 26.0)  # px at REFERENCE_SIZE
     rotation_degrees: tuple[float, float] = (0.0, 60.0)
     zoom: tuple[float, float] = (1.0, 2.0)
     control_points: int = 3
+    relative: bool = True
+
+    def _normalised(self, size: int) -> float:
+        """Grid units (2 per image side) of one displacement pixel along a side of ``size``."""
+        return 2.0 / (REFERENCE_SIZE if self.relative else size)
 
     @record_function("augmentation")
     def __call__(
@@ -92,7 +107,9 @@ class StrongAugmentation:
         k = self.control_points
         control = torch.randn((n, 2, k, k), generator=generator, device=device) * sigma
         field = F.interpolate(control, size=(height, width), mode="bicubic", align_corners=True)
-        scale = torch.tensor([2.0 / width, 2.0 / height], device=device).view(1, 2, 1, 1)
+        scale = torch.tensor(
+            [self._normalised(width), self._normalised(height)], device=device
+        ).view(1, 2, 1, 1)
         return grid + (field * scale).permute(0, 2, 3, 1).to(dtype)
 
     def sampling_grid_3d(self, shape, generator, device, dtype) -> torch.Tensor:
@@ -119,5 +136,8 @@ class StrongAugmentation:
         field = F.interpolate(
             control, size=(depth, height, width), mode="trilinear", align_corners=True
         )
-        scale = torch.tensor([2.0 / width, 2.0 / height, 2.0 / depth], device=device)
+        scale = torch.tensor(
+            [self._normalised(width), self._normalised(height), self._normalised(depth)],
+            device=device,
+        )
         return grid + (field * scale.view(1, 3, 1, 1, 1)).permute(0, 2, 3, 4, 1).to(dtype)

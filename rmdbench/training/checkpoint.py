@@ -72,19 +72,3 @@ def remove_checkpoint(path: Path) -> None:
 
 def checkpoint_path(store_root: Path, run_name: str) -> Path:
     return Path(store_root) / CHECKPOINT_DIR / f"{run_name}.pt"
-
-
-def random_state(generator: torch.Generator, device: torch.device) -> dict:
-    """Every generator a training loop draws from: its own, torch's global CPU one (dropout,
-    initialisation) and, on a GPU, that GPU's."""
-    state = {"loop": generator.get_state(), "cpu": torch.get_rng_state()}
-    if device.type == "cuda":
-        state["cuda"] = torch.cuda.get_rng_state(device)
-    return state
-
-
-def restore_random_state(generator: torch.Generator, state: dict, device: torch.device) -> None:
-    generator.set_state(state["loop"])
-    torch.set_rng_state(state["cpu"])
-    if device.type == "cuda" and "cuda" in state:
-        torch.cuda.set_rng_state(state["cuda"], device)

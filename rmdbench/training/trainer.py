@@ -4,6 +4,9 @@ Data live on the device as tensors; each epoch draws a new permutation; the opti
 (Adam, constant lr then linear decay, beta1 0.9 -> 0.1) follows the Schedule; the clean
 validation Dice is recorded every epoch; the last-epoch model is the one evaluated.
 Host synchronisation happens once per epoch (logging), never inside an iteration.
+Randomness comes from one stream per purpose (``streams.RandomStreams``), so every method
+sees the same batches and flips for a seed; a few iterations per epoch also measure each
+loss term's share of the gradient (``diagnostics``).
 """
 
 from __future__ import annotations
@@ -21,10 +24,12 @@ from rmdbench.contracts.method import Method, StepOutput, StepState
 from rmdbench.errors import UserError
 from rmdbench.metrics import dice_per_case
 from rmdbench.profiles import PRECISIONS, Profile
+from rmdbench.training import diagnostics
 from rmdbench.training.augment import random_sample_flips
-from rmdbench.training.checkpoint import Checkpointing, random_state, restore_random_state
+from rmdbench.training.checkpoint import Checkpointing
 from rmdbench.training.losses import labels_from_logits
 from rmdbench.training.schedules import Schedule
+from rmdbench.training.streams import RandomStreams
 
 
 def select_device(requested: str = "auto") -> torch.device:
@@ -99,6 +104,7 @@ class Trainer:
         on_epoch: Callable[[int, int, dict], None] | None = None,
         precision: str = "fp32",
         compile_networks: bool = False,
+        diagnostic_samples: int = diagnostics.SAMPLES_PER_EPOCH,
     ) -> None:
         if precision not in PRECISIONS:
             raise UserError(f"unknown precision '{precision}'; use {' or '.join(PRECISIONS)}")
@@ -111,6 +117,7 @@ class Trainer:
         self.device = device
         self.schedule = schedule or Schedule()
         self.on_epoch = on_epoch
+        self.diagnostic_samples = diagnostic_samples  # per epoch; 0 switches them off
 
     @classmethod
     def from_profile(
@@ -154,14 +161,15 @@ class Trainer:
         checkpointing: Checkpointing | None = None,
     ) -> TrainResult:
         """Train for the profile's epochs; with ``checkpointing``, resume from a saved state
-        and save one every few epochs (same result as an uninterrupted run)."""
+        and save one every few epochs (same result as an uninterrupted run). ``seed`` is the
+        run's seed: every random stream derives from it (``RandomStreams``)."""
         self.prepare(method, train.spatial_dims)
         optimiser = self.make_optimiser(method)
-        generator = torch.Generator(device=self.device)
-        generator.manual_seed(seed)
+        streams = RandomStreams.for_run(seed, self.device)
         batch_size = min(self.batch_size, len(train))
         per_epoch = len(train) // batch_size  # drop the last partial batch
         total = per_epoch * self.epochs
+        diagnosed = diagnostics.sampled_iterations(per_epoch, self.diagnostic_samples)
         result = TrainResult()
         epoch_seconds: list[float] = []
         first_epoch, earlier_seconds = 0, 0.0
@@ -169,7 +177,7 @@ class Trainer:
         if saved is not None:
             method.load_state_dict(saved["method"])
             optimiser.load_state_dict(saved["optimiser"])
-            restore_random_state(generator, saved["random"], self.device)
+            streams.restore(saved["random"], self.device)
             result.curve = list(saved["curve"])
             epoch_seconds = list(saved["epoch_seconds"])
             first_epoch, earlier_seconds = saved["epoch"] + 1, saved["train_seconds"]
@@ -178,20 +186,28 @@ class Trainer:
         for epoch in range(first_epoch, self.epochs):
             method.train()
             epoch_start = time.perf_counter()
-            order = torch.randperm(len(train), generator=generator, device=self.device)
+            order = torch.randperm(len(train), generator=streams.order, device=self.device)
             sums: dict[str, torch.Tensor] = {}
+            diagnosed_sums: dict[str, torch.Tensor] = {}
             for index in range(per_epoch):
                 progress = (epoch * per_epoch + index) / total
                 batch = order[index * batch_size : (index + 1) * batch_size]
-                output = self.train_iteration(method, optimiser, train, batch, progress, generator)
+                output, measured = self.train_iteration(
+                    method, optimiser, train, batch, progress, streams, index in diagnosed
+                )
                 for key, value in output.logs.items():
                     sums[key] = sums.get(key, 0.0) + value
+                for key, value in measured.items():
+                    diagnosed_sums[key] = diagnosed_sums.get(key, 0.0) + value
             row = {key: float(value) / per_epoch for key, value in sums.items()}
             if self.device.type == "cuda":
                 torch.cuda.synchronize(self.device)
             epoch_seconds.append(time.perf_counter() - epoch_start)
             if not all(np.isfinite(value) for value in row.values()):
                 raise NonFiniteLossError(f"non-finite training loss at epoch {epoch}: {row}")
+            row.update(
+                {key: float(value) / len(diagnosed) for key, value in diagnosed_sums.items()}
+            )
             row.update(
                 epoch=epoch,
                 lr=optimiser.param_groups[0]["lr"],
@@ -205,7 +221,7 @@ class Trainer:
                         "epoch": epoch,
                         "method": method.state_dict(),
                         "optimiser": optimiser.state_dict(),
-                        "random": random_state(generator, self.device),
+                        "random": streams.state(self.device),
                         "curve": result.curve,
                         "epoch_seconds": epoch_seconds,
                         "train_seconds": earlier_seconds + time.perf_counter() - start,
@@ -227,23 +243,35 @@ class Trainer:
         train: DeviceData,
         batch: torch.Tensor,
         progress: float,
-        generator: torch.Generator,
-    ) -> StepOutput:
-        """One iteration: batch + flips, the method's loss, one backward, one step. The
-        named regions feed the breakdown of ``rmdbench bench`` (free when not profiling)."""
+        streams: RandomStreams,
+        diagnose: bool = False,
+    ) -> tuple[StepOutput, dict[str, torch.Tensor]]:
+        """One iteration: batch + flips, the method's loss, one backward, one step; with
+        ``diagnose``, also each loss term's gradient norm and share (returned second, empty
+        otherwise). The named regions feed the breakdown of ``rmdbench bench``."""
         with record_function("data"):
             self._set_optimiser_plan(optimiser, progress)
             images, labels = random_sample_flips(
-                train.images[batch], train.labels[batch], generator
+                train.images[batch], train.labels[batch], streams.flips
             )
         with record_function("step"), self.autocast():
-            output = method.training_step(images, labels, StepState(progress, generator))
+            output = method.training_step(images, labels, StepState(progress, streams.method))
+        measured: dict[str, torch.Tensor] = {}
+        if diagnose:
+            with record_function("diagnostics"):
+                terms = output.named_terms()
+                parameters = [p for p in method.parameters() if p.requires_grad]
+                partial = diagnostics.partial_gradients(terms, parameters)
         with record_function("backward"):
             optimiser.zero_grad(set_to_none=True)
             output.loss.backward()
+        if diagnose:
+            with record_function("diagnostics"):
+                norms = diagnostics.term_norms(list(terms), partial, parameters)
+                measured = diagnostics.term_logs(norms)
         with record_function("optimiser"):
             optimiser.step()
-        return output
+        return output, measured
 
     def make_optimiser(self, method: Method) -> torch.optim.Optimizer:
         return torch.optim.Adam(method.parameters(), lr=self.learning_rate)

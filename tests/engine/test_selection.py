@@ -78,7 +78,7 @@ def test_trinet_trains_each_network_on_the_intersection_of_its_peers():
 
 
 def test_jocor_ranks_pixels_by_the_joint_loss():
-    from rmdbench.methods.jocor import joint_loss, small_joint_loss_mean
+    from rmdbench.methods.jocor import joint_loss, joint_loss_parts, small_joint_loss_means
 
     labels = torch.tensor([1.0, 1.0, 0.0, 0.0])
     logits_1 = torch.tensor([4.0, -4.0, -4.0, 4.0])
@@ -91,4 +91,8 @@ def test_jocor_ranks_pixels_by_the_joint_loss():
     no_agreement = joint_loss(logits_1, logits_2, labels, co_lambda=0.0)
     expected = bce(logits_1, labels, reduction="none") + bce(logits_2, labels, reduction="none")
     assert torch.allclose(no_agreement, expected)
-    assert torch.isclose(small_joint_loss_mean(joint, 0.5), joint[[0, 2]].mean())
+    # the two terms are the parts of the mean small joint loss, over the same pixels
+    parts = joint_loss_parts(logits_1, logits_2, labels, co_lambda=0.5)
+    terms = small_joint_loss_means(parts, 0.5)
+    assert torch.isclose(terms["supervised"] + terms["agreement"], joint[[0, 2]].mean())
+    assert torch.isclose(terms["agreement"], parts["agreement"][[0, 2]].mean())
