@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import ClassVar
 
 import torch
 
 from rmdbench.api import (
     METHODS,
+    Dimension,
+    LogUniform,
     Method,
     PredictionParams,
     StepOutput,
@@ -46,6 +49,7 @@ class CoTeaching(Method):
     Params = CoTeachingParams
     num_networks = 2
     relative_cost = 2.0
+    search_space: ClassVar[dict[str, Dimension]] = {"forget_rate": LogUniform(1e-3, 0.2)}
 
     def training_step(self, images, labels, state) -> StepOutput:
         forget = self.params.forget_rate * self.context.schedule.linear_ramp(state.progress)

@@ -3,14 +3,18 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import ClassVar
 
 import torch
 
 from rmdbench.api import (
     METHODS,
+    Dimension,
+    LogUniform,
     Method,
     PredictionParams,
     StepOutput,
+    Uniform,
     kept_count,
     pixel_kl,
     pixel_loss,
@@ -67,6 +71,10 @@ class JoCoR(Method):
     Params = JoCoRParams
     num_networks = 2
     relative_cost = 2.0
+    search_space: ClassVar[dict[str, Dimension]] = {
+        "forget_rate": LogUniform(1e-3, 0.2),
+        "co_lambda": Uniform(0.05, 0.95),
+    }
 
     def training_step(self, images, labels, state) -> StepOutput:
         forget = self.params.forget_rate * self.context.schedule.linear_ramp(state.progress)

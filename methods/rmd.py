@@ -24,16 +24,19 @@ from __future__ import annotations
 
 import contextlib
 from dataclasses import dataclass
-from typing import Literal
+from typing import ClassVar, Literal
 
 import torch
 
 from rmdbench.api import (
     METHODS,
+    Dimension,
+    LogUniform,
     Method,
     PredictionParams,
     StepOutput,
     StrongAugmentation,
+    Uniform,
     frozen_running_statistics,
     kept_count,
     masked_mean,
@@ -97,6 +100,11 @@ class RMD(Method):
     Params = RMDParams
     num_networks = 2
     relative_cost = 4.0
+    search_space: ClassVar[dict[str, Dimension]] = {
+        "forget_rate": LogUniform(1e-3, 0.2),
+        "distill_weight": LogUniform(1e-3, 10),
+        "reliable_fraction": Uniform(0.3, 1.0),
+    }
 
     def __init__(self, params: RMDParams, context) -> None:
         super().__init__(params, context)

@@ -9,11 +9,14 @@ default); ``trinet[predict=ensemble]`` predicts with the mean of the three proba
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import ClassVar
 
 import torch
 
 from rmdbench.api import (
     METHODS,
+    Dimension,
+    LogUniform,
     Method,
     PredictionParams,
     StepOutput,
@@ -52,6 +55,7 @@ class TriNet(Method):
     Params = TriNetParams
     num_networks = 3
     relative_cost = 3.0
+    search_space: ClassVar[dict[str, Dimension]] = {"forget_rate": LogUniform(1e-3, 0.2)}
 
     def training_step(self, images, labels, state) -> StepOutput:
         forget = self.params.forget_rate * self.context.schedule.linear_ramp(state.progress)

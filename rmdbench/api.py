@@ -25,6 +25,15 @@ from rmdbench.contracts.method import (
     StepState,
 )
 from rmdbench.contracts.noise_model import NoiseCase, NoiseModel
+from rmdbench.contracts.search import (
+    Choice,
+    Dimension,
+    IntUniform,
+    LogUniform,
+    SearchSpaceError,
+    Uniform,
+    check_search_space,
+)
 from rmdbench.data.base import SegmentationData
 from rmdbench.data.formats.base import DatasetFormat
 from rmdbench.errors import UserError
@@ -63,7 +72,11 @@ __all__ = [
     "METHODS",
     "NOISE_MODELS",
     "Backbone",
+    "Choice",
     "DatasetFormat",
+    "Dimension",
+    "IntUniform",
+    "LogUniform",
     "Method",
     "MethodContext",
     "NoParams",
@@ -72,13 +85,16 @@ __all__ = [
     "PredictionParams",
     "Registry",
     "Schedule",
+    "SearchSpaceError",
     "SegmentationData",
     "StepOutput",
     "StepState",
     "StrongAugmentation",
+    "Uniform",
     "UserError",
     "binary_kl",
     "categorical_kl",
+    "check_search_space",
     "dice",
     "frozen_running_statistics",
     "kept_count",

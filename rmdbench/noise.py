@@ -3,7 +3,10 @@ noisy they really became.
 
 The noise ratio r (the fraction of TRAINING cases whose mask is corrupted) and the
 severity (the model's parameters) are separate axes (docs/noise.md). Validation and test
-masks are never touched.
+masks are never touched by training. A run also scores its final model against a noisy
+copy of the validation labels (``split="val"``: the same model, severity and ratio), the
+realistic rule for choosing hyper-parameters (docs/tuning.md); that copy draws from random
+streams of its own, so the training labels are the same with or without it.
 
 Randomness, so that a ratio sweep changes one thing at a time:
 
@@ -14,6 +17,10 @@ Randomness, so that a ratio sweep changes one thing at a time:
 - each case's noisy mask comes from its own generator seeded by (dataset, noise model,
   severity, seed, case id), so it is identical at every ratio and does not depend on the
   order in which cases are processed.
+
+Both seeds start with a purpose (``seed_purpose``): ``noise-selection`` and ``noise-case``
+for the training split, as always, and ``noise-selection-val`` / ``noise-case-val`` for the
+validation split, so corrupting one split never moves the other's draws.
 
 Nothing depends on the training method: every method sees the same noisy labels.
 """
@@ -37,6 +44,11 @@ from rmdbench.metrics import case_metrics
 from rmdbench.params import params_dict
 from rmdbench.registry import NOISE_MODELS
 
+#: the split a noise model corrupts unless told otherwise: the labels a method trains on
+TRAIN_SPLIT = "train"
+#: the splits of a dataset (``SegmentationData.split``); an empty one corrupts nothing
+SPLITS = (TRAIN_SPLIT, "val", "test")
+
 REALISED_COLUMNS = (
     "case_id",
     "corrupted",
@@ -49,13 +61,14 @@ REALISED_COLUMNS = (
 
 @dataclass(frozen=True, eq=False)
 class NoisyLabels:
-    """The training labels a method sees, and the realised noise per training case.
+    """The labels of one split after noise (by default the training labels a method
+    sees), and the realised noise per case of that split.
 
-    masks:    uint8 [N, H, W], a copy of ``data.masks`` where only the corrupted training
-              cases differ (validation and test masks stay clean).
-    realised: one row per training case (REALISED_COLUMNS): corrupted or not, the model,
-              Dice and HD95 (mm; pixels when the spacing is unknown) of noisy vs clean,
-              and the fraction of pixels whose label changed.
+    masks:    uint8 [N, H, W], a copy of ``data.masks`` where only the corrupted cases of
+              ``split`` differ (by default the training cases; the other splits stay clean).
+    realised: one row per case of ``split`` (REALISED_COLUMNS): corrupted or not, the
+              model, Dice and HD95 (mm; pixels when the spacing is unknown) of noisy vs
+              clean, and the fraction of pixels whose label changed.
     """
 
     masks: np.ndarray
@@ -65,6 +78,7 @@ class NoisyLabels:
     noise_ratio: float = math.nan
     seed: int = -1
     corrupted_index: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
+    split: str = TRAIN_SPLIT
 
     def summary(self) -> dict[str, float | int | str]:
         """How noisy the training labels really are, for tables and the run record.
@@ -145,13 +159,23 @@ def parse_noise_ratios(values: Sequence[object]) -> list[float]:
     return ratios
 
 
+def seed_purpose(kind: str, split: str) -> str:
+    """The first part of a noise seed: ``noise-selection`` / ``noise-case`` for the
+    training split (the seeds every run has always used), ``noise-<kind>-<split>`` for
+    another split, so that split's draws are its own."""
+    return f"noise-{kind}" if split == TRAIN_SPLIT else f"noise-{kind}-{split}"
+
+
 def selection_order(
-    data: SegmentationData, model_name: str, preset_key: str, seed: int
+    data: SegmentationData, model_name: str, preset_key: str, seed: int, split: str = TRAIN_SPLIT
 ) -> np.ndarray:
-    """All training case indices in the fixed random order whose first k are corrupted."""
-    train = data.indices("train")
-    rng = seeding.generator("noise-selection", data.name, model_name, preset_key, int(seed))
-    return train[rng.permutation(len(train))]
+    """All case indices of ``split`` in the fixed random order whose first k are
+    corrupted."""
+    cases = data.indices(split)
+    rng = seeding.generator(
+        seed_purpose("selection", split), data.name, model_name, preset_key, int(seed)
+    )
+    return cases[rng.permutation(len(cases))]
 
 
 def apply_noise(
@@ -160,14 +184,19 @@ def apply_noise(
     noise_ratio: float,
     seed: int,
     preset_key: str | None = None,
+    split: str = TRAIN_SPLIT,
 ) -> NoisyLabels:
-    """Corrupt ``round(noise_ratio * n_train)`` training masks of ``data`` with ``model``.
+    """Corrupt ``round(noise_ratio * n)`` of the ``n`` masks of ``split`` (default: the
+    training cases) of ``data`` with ``model``.
 
     ``preset_key`` names the severity in the seeds (default: ``severity_key`` of the
     model's parameters, as a sweep run uses); two severities with the same key share their
-    random draws.
+    random draws. Another ``split`` (``"val"``) draws from its own seeds
+    (``seed_purpose``): the training labels are the same whether it is corrupted or not.
     """
     ratio = check_noise_ratio(noise_ratio)
+    if split not in SPLITS:
+        raise ValueError(f"split must be one of {', '.join(SPLITS)}, got {split!r}")
     model_name = type(model).name
     if not model_name:
         raise ValueError(f"{type(model).__name__} has no registered name (set `name`)")
@@ -180,12 +209,13 @@ def apply_noise(
         )
 
     check_noise_dims(type(model), data.spatial_dims, data.name)
-    order = selection_order(data, model_name, preset_key, seed)
+    order = selection_order(data, model_name, preset_key, seed, split)
     chosen = np.sort(order[: corrupted_count(ratio, len(order))])
     masks = np.array(data.masks, dtype=np.uint8, copy=True)
+    purpose = seed_purpose("case", split)
     for index in chosen:
         rng = seeding.generator(
-            "noise-case", data.name, model_name, preset_key, int(seed), str(data.case_ids[index])
+            purpose, data.name, model_name, preset_key, int(seed), str(data.case_ids[index])
         )
         noisy = np.asarray(model.corrupt(_noise_case(data, int(index)), rng))
         if noisy.shape != masks.shape[1:]:
@@ -195,7 +225,7 @@ def apply_noise(
             )
         masks[index] = noisy.astype(np.uint8)
 
-    realised = _realised(data, masks, chosen, model_name)
+    realised = _realised(data, masks, chosen, model_name, split)
     return NoisyLabels(
         masks=masks,
         realised=realised,
@@ -204,6 +234,7 @@ def apply_noise(
         noise_ratio=ratio,
         seed=int(seed),
         corrupted_index=chosen,
+        split=split,
     )
 
 
@@ -270,17 +301,21 @@ def _noise_case(data: SegmentationData, index: int) -> NoiseCase:
 
 
 def _realised(
-    data: SegmentationData, masks: np.ndarray, chosen: np.ndarray, model_name: str
+    data: SegmentationData,
+    masks: np.ndarray,
+    chosen: np.ndarray,
+    model_name: str,
+    split: str = TRAIN_SPLIT,
 ) -> pd.DataFrame:
-    """Per training case: noisy-vs-clean Dice, HD95 (mm) and flipped fraction. Cases left
-    clean get Dice 1, HD95 0, flipped 0 without computing them."""
-    train = data.indices("train")
-    is_chosen = np.isin(train, chosen)
-    dsc = np.ones(len(train))
-    hd95 = np.zeros(len(train))
-    flipped = np.zeros(len(train))
+    """Per case of ``split``: noisy-vs-clean Dice, HD95 (mm) and flipped fraction. Cases
+    left clean get Dice 1, HD95 0, flipped 0 without computing them."""
+    cases = data.indices(split)
+    is_chosen = np.isin(cases, chosen)
+    dsc = np.ones(len(cases))
+    hd95 = np.zeros(len(cases))
+    flipped = np.zeros(len(cases))
     for row in np.flatnonzero(is_chosen):
-        index = train[row]
+        index = cases[row]
         metrics = case_metrics(
             masks[index], data.masks[index], data.spacing[index], data.num_classes
         )
@@ -289,7 +324,7 @@ def _realised(
         flipped[row] = float(np.mean(masks[index] != data.masks[index]))
     return pd.DataFrame(
         {
-            "case_id": [str(case_id) for case_id in data.case_ids[train]],
+            "case_id": [str(case_id) for case_id in data.case_ids[cases]],
             "corrupted": is_chosen,
             "noise_model": model_name,
             "noisy_dsc": dsc,

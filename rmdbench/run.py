@@ -14,10 +14,10 @@ import pandas as pd
 import torch
 
 from rmdbench import __version__
-from rmdbench.contracts.method import MethodContext
+from rmdbench.contracts.method import Method, MethodContext
 from rmdbench.data.base import SegmentationData
 from rmdbench.errors import UserError
-from rmdbench.metrics import CONVENTIONS, evaluate_cases
+from rmdbench.metrics import CONVENTIONS, dice_per_case, evaluate_cases
 from rmdbench.noise import NoisyLabels, apply_noise, severity_key
 from rmdbench.params import build_params
 from rmdbench.profiles import DEFAULT_THREADS, Profile, profile_threads
@@ -165,6 +165,13 @@ def train_and_evaluate(
         data.num_classes,
     )
     cases["hd_unit"] = cases.attrs.get("hd_unit", "mm")
+    noisy_val = apply_noise(
+        data, noise_model, spec.noise_ratio, spec.seed, spec.severity_key, split="val"
+    )
+    validation = {
+        **validation_scores(trainer, method, val, noisy_val.masks[val_index]),
+        **validation_noise(noisy_val, data.case_ids[val_index]),
+    }
     eval_seconds = time.perf_counter() - eval_start
     # the profile may train on a subset: describe the noise of the labels actually used
     used = noisy.realised["case_id"].isin(set(data.case_ids[train_index]))
@@ -186,6 +193,39 @@ def train_and_evaluate(
             "total_seconds": time.perf_counter() - started,
         },
         "sizes": {"train": len(train_index), "val": len(val_index), "test": len(test_index)},
+        "validation": validation,
+    }
+
+
+def validation_scores(
+    trainer: Trainer, method: Method, val: DeviceData, noisy_labels: np.ndarray
+) -> dict[str, float]:
+    """The final model's mean validation DSC against the clean labels (``clean_dsc``: the
+    oracle a benchmark with clean validation data has) and against ``noisy_labels``, the
+    validation labels corrupted like the training ones (``noisy_dsc``: what a user who has
+    only noisy labels can select hyper-parameters on, docs/tuning.md). One prediction
+    serves both; NaN when there are no validation cases."""
+    if len(val) == 0:
+        return {"clean_dsc": float("nan"), "noisy_dsc": float("nan")}
+    predicted = trainer.predict(method, val.images)
+    num_classes = max(2, method.context.num_classes)
+    noisy = torch.as_tensor(noisy_labels, device=predicted.device)
+    return {
+        "clean_dsc": float(dice_per_case(predicted, val.labels[:, 0], num_classes).mean()),
+        "noisy_dsc": float(dice_per_case(predicted, noisy, num_classes).mean()),
+    }
+
+
+def validation_noise(noisy_val: NoisyLabels, case_ids: np.ndarray) -> dict[str, float | int]:
+    """How noisy the scored validation labels are: ``cases``, how many ``corrupted``, and
+    their mean Dice against the clean labels (``label_dsc``), so a selection on noisy
+    validation labels can be read next to the noise it saw."""
+    realised = noisy_val.realised
+    used = realised[realised["case_id"].isin({str(case_id) for case_id in case_ids})]
+    return {
+        "cases": len(used),
+        "corrupted": int(used["corrupted"].sum()),
+        "label_dsc": float(used["noisy_dsc"].mean()) if len(used) else float("nan"),
     }
 
 
@@ -306,6 +346,7 @@ def execute_run(
                 "noise": output["noise_summary"],
                 "timings": output["timings"],
                 "sizes": output["sizes"],
+                "validation": output["validation"],
                 "conventions": CONVENTIONS,
                 "provenance": provenance(device),
             },

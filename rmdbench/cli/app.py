@@ -12,6 +12,7 @@ from rmdbench.cli.noise import noise_app
 from rmdbench.cli.report import report
 from rmdbench.cli.status import status
 from rmdbench.cli.sweep import SWEEP_CONTEXT, sweep
+from rmdbench.cli.tune import tune
 
 app = typer.Typer(
     help="Benchmark noise-robust segmentation methods on imperfect annotations.",
@@ -20,6 +21,7 @@ app = typer.Typer(
     cls=OneLineErrors,
 )
 app.command(context_settings=SWEEP_CONTEXT)(sweep)
+app.command()(tune)
 app.command()(report)
 app.command()(status)
 app.command("list")(list_registered)

@@ -17,6 +17,7 @@ import torch
 from torch import nn
 
 from rmdbench.backbones.base import Backbone
+from rmdbench.contracts.search import Dimension
 from rmdbench.params import build_params
 from rmdbench.seeding import seed_words
 from rmdbench.training.losses import logits_from_probabilities, probabilities
@@ -102,7 +103,8 @@ class PredictionParams:
 class Method(nn.Module):
     """Base class for training methods. Subclasses set ``Params`` (a frozen dataclass
     whose defaults are the paper's) and ``num_networks``, and implement
-    ``training_step``; ``@METHODS.register(name)`` sets ``name``. Prediction uses
+    ``training_step``; ``@METHODS.register(name)`` sets ``name``; ``search_space`` says
+    what ``rmdbench tune`` may vary (docs/tuning.md). Prediction uses
     network 1 (``PredictionParams`` gives multi-network methods the ``predict`` switch)."""
 
     name: ClassVar[str] = ""
@@ -110,6 +112,9 @@ class Method(nn.Module):
     num_networks: ClassVar[int] = 1
     #: forward+backward work per iteration relative to ``single`` (for progress estimates)
     relative_cost: ClassVar[float] = 1.0
+    #: what ``rmdbench tune`` may vary: parameter -> dimension (``LogUniform``, ...);
+    #: checked against ``Params`` before a tuning sweep trains. Empty: nothing to tune
+    search_space: ClassVar[dict[str, Dimension]] = {}
 
     def __init__(self, params: Any, context: MethodContext) -> None:
         super().__init__()

@@ -37,6 +37,7 @@ RESULT_KEYS = {
     "noise",
     "timings",
     "sizes",
+    "validation",
     "conventions",
     "provenance",
 }
