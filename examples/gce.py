@@ -33,4 +33,4 @@ class GeneralizedCrossEntropy(Method):
         probability = torch.sigmoid(self.networks[0](images).float())
         label_probability = torch.where(labels > 0.5, probability, 1 - probability)
         loss = ((1 - label_probability.clamp_min(1e-6) ** self.params.q) / self.params.q).mean()
-        return StepOutput(loss, {"loss": loss.detach()})
+        return StepOutput.from_terms({"supervised": loss})
