@@ -23,17 +23,22 @@ _BUFFERS = ("running_mean", "running_var", "num_batches_tracked")
 @contextlib.contextmanager
 def frozen_running_statistics(module: nn.Module) -> Iterator[None]:
     """Run forward passes of ``module`` without changing any BatchNorm (or InstanceNorm
-    with running statistics) buffer: the buffers are put back, bit for bit, on exit."""
-    saved: list[tuple[nn.Module, str, torch.Tensor]] = []
+    with running statistics) buffer.
+
+    The passes inside update copies of the buffers, which are dropped on exit; the
+    original tensors are never written. (Writing them back in place would bump their
+    version counters, and autograd would then refuse the backward of an earlier pass
+    that saved them: RMD's weak passes.)"""
+    originals: list[tuple[nn.Module, str, torch.Tensor]] = []
     for layer in module.modules():
         if isinstance(layer, _NormBase) and layer.track_running_stats:
             for name in _BUFFERS:
                 buffer = getattr(layer, name, None)
                 if buffer is not None:
-                    saved.append((layer, name, buffer.detach().clone()))
+                    originals.append((layer, name, buffer))
+                    setattr(layer, name, buffer.detach().clone())
     try:
         yield
     finally:
-        with torch.no_grad():
-            for layer, name, value in saved:
-                getattr(layer, name).copy_(value)
+        for layer, name, buffer in originals:
+            setattr(layer, name, buffer)

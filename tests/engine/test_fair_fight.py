@@ -157,6 +157,16 @@ def test_rmd_strong_passes_leave_batchnorm_statistics_to_the_weak_ones(strong_bn
         assert torch.equal(mine, weak) == only_weak
 
 
+def test_rmd_with_frozen_strong_batchnorm_trains_and_resumes_its_buffers_from_weak_passes():
+    """The weak passes' graph saved the running statistics: freezing must not write them
+    in place, or the backward is refused (a regression seen on real runs)."""
+    method = METHODS.get("rmd").create({"strong_bn": "frozen"}, context())
+    before = [buffer.clone() for buffer in method.buffers()]
+    result = trainer().fit(method, toy_data(), toy_data(4), seed=2)
+    assert all(row["loss"] == row["loss"] for row in result.curve)  # trained, no NaN
+    assert any(not torch.equal(a, b) for a, b in zip(before, method.buffers(), strict=True))
+
+
 def test_relative_warp_equals_the_released_pixels_at_128_and_halves_them_at_64():
     def displacement(size: int, relative: bool) -> torch.Tensor:
         augmentation = StrongAugmentation(relative=relative, rotation_degrees=(0, 0), zoom=(1, 1))
