@@ -1,6 +1,11 @@
 """Figures for the report: metric vs noise ratio with confidence bands, per-case box plots,
 realised noise vs test metric, the critical-difference diagram and a qualitative figure.
-Every function writes one PNG and returns its path; one panel per setting."""
+Every function writes one PNG and returns its path; one panel per setting.
+
+Runs without cases, or whose metric is NaN for every case, never get here: reading the
+store skips them as damaged (``reports.store_reader``), so every panel has runs with a
+number. A ``--filter`` can still keep only cases whose metric is NaN: a box with no number
+is left out, a mean with none is not drawn."""
 
 from __future__ import annotations
 
@@ -75,7 +80,8 @@ def plot_metric_vs_ratio(cases: pd.DataFrame, path: Path, metric: str = "dsc") -
 
 def plot_case_boxes(cases: pd.DataFrame, path: Path, metric: str = "dsc") -> Path:
     """Per-case ``metric`` as box plots: noise ratio on x, one box per method (all seeds'
-    test cases pooled), so the spread behind each mean is visible."""
+    test cases pooled), so the spread behind each mean is visible. A method with no
+    number at a ratio (NaN in every case kept) has no box there."""
     groups = setting_groups(cases)
     figure, axes = _panels(len(groups), 6, 4)
     row = row_column(cases)
@@ -92,6 +98,9 @@ def plot_case_boxes(cases: pd.DataFrame, path: Path, metric: str = "dsc") -> Pat
             kept = [index for index, value in enumerate(values) if len(value)]
             positions = [index - 0.4 + width * (number + 0.5) for index in kept]
             color = f"C{number % 10}"
+            axis.plot([], [], "s", color=color, alpha=0.6, label=method)
+            if not kept:
+                continue
             axis.boxplot(
                 [values[index] for index in kept],
                 positions=positions,
@@ -104,7 +113,6 @@ def plot_case_boxes(cases: pd.DataFrame, path: Path, metric: str = "dsc") -> Pat
                 whiskerprops={"linewidth": 0.8},
                 capprops={"linewidth": 0.8},
             )
-            axis.plot([], [], "s", color=color, alpha=0.6, label=method)
         axis.set_xticks(range(len(ratios)), [f"{ratio:g}" for ratio in ratios])
         axis.set_xlim(-0.5, len(ratios) - 0.5)
         axis.set_title(f"{title}\nper test case (seeds pooled)", fontsize=9)

@@ -9,6 +9,13 @@ Reports read only what runs stored; nothing here loads a dataset or regenerates 
 A run whose record does not read back whole (``RunState.DAMAGED``: a truncated result.json,
 a lost or truncated table) is skipped with a note, and so is a directory that holds another
 run's record or none of rmdbench's: one bad directory never hides the rest of a store.
+A record that reads back but holds what no run writes is damaged too, and skipped the same
+way (``rmdbench.store.record_problem``): a spec field of another type or range (a noise
+ratio of 1e308, no backbone), a cases table without cases, a metric column missing or of
+text, booleans or nulls, a value out of its range (a DSC of 1e308, an infinite flag), or a
+metric NaN for every case. So every run the tables and figures get has cases, and a number
+for every metric in some case: the plots need not guard against runs without any. When
+no valid run remains the report is refused in one line, before anything is written.
 """
 
 from __future__ import annotations
@@ -35,6 +42,7 @@ from rmdbench.store import (
     RunStore,
     check_record,
     first_line,
+    spec_problem,
 )
 
 from .labelling import add_labels
@@ -53,8 +61,6 @@ SPEC_COLUMNS = (
 SETTING_COLUMNS = ("dataset", "noise_setting", "profile_setting", "backbone")
 RUN_IDENTITY = (*SETTING_COLUMNS, "method_label", "noise_ratio", "seed")
 SHARED_CLEAN = "shared_clean"
-#: the spec fields every table needs
-REQUIRED_SPEC = ("dataset", "method", "noise_model", "noise_ratio", "seed")
 #: what reading a stored table may raise when its file is damaged past its footer
 TABLE_ERRORS = (OSError, ValueError, KeyError, TypeError, pa.ArrowException)
 
@@ -126,14 +132,10 @@ def read_result(run_dir: Path) -> dict:
             f"'{path}' is not an rmdbench run record (no 'spec'); point the report at a "
             "directory written by 'rmdbench sweep'"
         )
-    missing = missing_spec_fields(result["spec"])
-    if missing:
-        raise UserError(f"'{path}' lacks spec field(s) {', '.join(missing)}; is it from rmdbench?")
+    problem = spec_problem(result["spec"])
+    if problem:
+        raise UserError(f"'{path}' is not a record rmdbench wrote: {problem}")
     return result
-
-
-def missing_spec_fields(spec: dict) -> list[str]:
-    return [key for key in REQUIRED_SPEC if key not in spec]
 
 
 def load_runs(root: Path, run_names: set[str] | None = None) -> pd.DataFrame:
@@ -223,10 +225,8 @@ def listing(reasons: dict[str, str], limit: int = 3) -> str:
 
 def _read_run(run_dir: Path, result: dict) -> tuple[pd.DataFrame, pd.DataFrame | None]:
     """One done run's cases (with its spec attached) and realised noise; ``DamagedRun``
-    when they do not read after all."""
-    missing = missing_spec_fields(result["spec"])
-    if missing:
-        raise DamagedRun(f"its spec lacks {', '.join(missing)}")
+    when they do not read after all. Its spec and cases were checked with the record
+    (``check_record``)."""
     return _run_cases(run_dir, result), _run_noise(run_dir)
 
 
@@ -279,8 +279,8 @@ def _run_cases(run_dir: Path, result: dict) -> pd.DataFrame:
         _mapping(result.get("timings")).get("seconds_per_iteration")
     )
     noise = _mapping(result.get("noise"))
-    scalars["realised_noisy_dsc"] = _number(noise.get("mean_noisy_dsc"))
-    scalars["realised_train_dsc"] = _number(noise.get("mean_train_dsc"))
+    scalars["realised_noisy_dsc"] = _dice(noise.get("mean_noisy_dsc"))
+    scalars["realised_train_dsc"] = _dice(noise.get("mean_train_dsc"))
     conventions = result.get("conventions")
     conventions = conventions if isinstance(conventions, str) else ""
     scalars["conventions"] = hashlib.sha256(conventions.encode()).hexdigest()[:8]
@@ -314,6 +314,13 @@ def _number(value: object) -> float:
     return float(value) if isinstance(value, int | float) else math.nan
 
 
+def _dice(value: object) -> float:
+    """A realised Dice from a record: a number in [0, 1], else NaN (not recorded): one
+    past it is no Dice, and would take the realised-noise figure's axis with it."""
+    number = _number(value)
+    return number if 0 <= number <= 1 else math.nan
+
+
 def _mapping(value: object) -> dict:
     """A record field that should hold a JSON object: it, or {} for anything else."""
     return value if isinstance(value, dict) else {}
@@ -339,6 +346,7 @@ def _add_realised(cases: pd.DataFrame, noise: pd.DataFrame) -> None:
     if noise.empty or "noisy_dsc" not in noise or "corrupted" not in noise:
         return
     dice = pd.to_numeric(noise["noisy_dsc"], errors="coerce")
+    dice = dice.where(dice.between(0, 1))  # no Dice past it (see ``_dice``)
     train = dice.groupby(noise["run"]).mean()
     hit = noise["corrupted"].fillna(False).astype(bool)
     corrupted = dice[hit].groupby(noise["run"][hit]).mean()

@@ -260,9 +260,9 @@ def check_noise_fits(model: NoiseModel, crop_size: int) -> None:
     ``crop_bounded`` (a class attribute: radii, shifts, displacement widths, in px) must not
     exceed ``crop_size``; beyond it the noise is meaningless (a dilation that fills the
     crop) or costly. The components of a mixture (``components``) are checked too. A sweep
-    checks its grid against the profile's crop when it plans (``rmdbench.sweep.plan``);
-    ``apply_noise`` does not, so ``rmdbench noise stats`` can still show every preset on a
-    small crop."""
+    checks its grid against the profile's crop when it plans (``rmdbench.sweep.plan``), and
+    ``rmdbench noise stats|preview`` check what they show the same way (a preset that does
+    not fit is skipped with a note); ``apply_noise`` itself does not check."""
     for parameter in getattr(type(model), "crop_bounded", ()):
         value = getattr(model.params, parameter)
         largest = max(value) if isinstance(value, tuple | list) else value

@@ -22,11 +22,11 @@ import pandas as pd
 from rmdbench.contracts.noise_model import NoiseModel
 from rmdbench.data.base import SegmentationData
 from rmdbench.errors import UserError
+from rmdbench.profiles import MAX_CROP_SIZE, SUGGESTED_CROP_SIZE
 from rmdbench.progress import Track
 
-#: the smallest crop a noise model is shown or measured on, and a size that reads well
+#: the smallest crop a noise model is shown or measured on (the largest: a profile's)
 MIN_CROP_SIZE = 8
-SUGGESTED_CROP_SIZE = 64
 STATS_COLUMNS = (
     "noise_model",
     "severity",
@@ -39,16 +39,27 @@ STATS_COLUMNS = (
 )
 
 
-class CropSizeTooSmall(UserError):
-    """A crop size below :data:`MIN_CROP_SIZE` (the command line names its option)."""
+class CropSizeOutOfRange(UserError):
+    """A crop size outside :data:`MIN_CROP_SIZE` to ``MAX_CROP_SIZE`` (the command line
+    names its option): ``crop_size``, ``problem`` ('too small', 'too large') and the
+    ``suggested`` size."""
 
     def __init__(self, crop_size: int) -> None:
         self.crop_size = crop_size
+        self.problem = "too small" if crop_size < MIN_CROP_SIZE else "too large"
         self.suggested = SUGGESTED_CROP_SIZE
         super().__init__(
-            f"crop size {crop_size} is too small; use at least {MIN_CROP_SIZE}, "
-            f"e.g. {SUGGESTED_CROP_SIZE}"
+            f"crop size {crop_size} is {self.problem}; use {MIN_CROP_SIZE} to "
+            f"{MAX_CROP_SIZE}, e.g. {SUGGESTED_CROP_SIZE}"
         )
+
+
+def check_crop_size(crop_size: int) -> int:
+    """A crop a noise model can be shown or measured on: at least :data:`MIN_CROP_SIZE`,
+    and at most what a profile takes (``MAX_CROP_SIZE``): a larger one is no memory's."""
+    if not MIN_CROP_SIZE <= crop_size <= MAX_CROP_SIZE:
+        raise CropSizeOutOfRange(crop_size)
+    return crop_size
 
 
 @dataclass(frozen=True)
@@ -68,37 +79,91 @@ class Severity:
         return severity_key(self.params)
 
 
-def resolve_severities(text: str, every_preset: bool) -> list[Severity]:
-    """``text`` as one severity; a bare model name gives each of its presets when
-    ``every_preset`` (``name[...]`` is always exactly what it says)."""
-    from rmdbench.params import build_params, parse_component
+def severity_texts(text: str, every_preset: bool) -> list[tuple[str, str]]:
+    """``text`` as (component, label) pairs: itself, or for a bare model name when
+    ``every_preset``, each of its presets (``name[...]`` is always exactly what it says)."""
+    from rmdbench.params import parse_component
     from rmdbench.registry import NOISE_MODELS
-    from rmdbench.sweep import resolve_noise_model
 
     name, options = parse_component(text)
     model_class = NOISE_MODELS.get(name)
     if every_preset and not options:
-        texts = [(f"{name}[preset={preset}]", preset) for preset in model_class.presets]
-    else:
-        label = ",".join(f"{key}={value}" for key, value in options.items()) or "default"
-        if set(options) == {"preset"}:
-            label = options["preset"]
-        texts = [(text, label)]
-    severities = []
-    for component, label in texts:
-        model_name, _, params = resolve_noise_model(component)
-        model_class = NOISE_MODELS.get(model_name)
-        built = build_params(model_class.Params, params, f"noise model '{model_name}'")
-        severities.append(Severity(model_name, label, params, model_class(built)))
-    return severities
+        return [(f"{name}[preset={preset}]", preset) for preset in model_class.presets]
+    label = ",".join(f"{key}={value}" for key, value in options.items()) or "default"
+    if set(options) == {"preset"}:
+        label = options["preset"]
+    return [(text, label)]
+
+
+def resolve_severity(component: str, label: str, crop_size: int | None = None) -> Severity:
+    """One severity; with ``crop_size``, one whose severity in pixels does not fit the crop
+    is refused (``NoiseFitError``) by the very check a sweep plans with
+    (``rmdbench.sweep.resolve_noise_model``): a radius of 10**20 px is no noise, and no
+    memory holds the work."""
+    from rmdbench.params import build_params
+    from rmdbench.registry import NOISE_MODELS
+    from rmdbench.sweep import resolve_noise_model
+
+    model_name, _, params = resolve_noise_model(component, crop_size)
+    model_class = NOISE_MODELS.get(model_name)
+    built = build_params(model_class.Params, params, f"noise model '{model_name}'")
+    return Severity(model_name, label, params, model_class(built))
+
+
+def resolve_severities(
+    text: str, every_preset: bool, crop_size: int | None = None
+) -> list[Severity]:
+    """``text`` as one severity; a bare model name gives each of its presets when
+    ``every_preset`` (``name[...]`` is always exactly what it says). With ``crop_size``,
+    each must fit the crop (``resolve_severity``)."""
+    return [
+        resolve_severity(component, label, crop_size)
+        for component, label in severity_texts(text, every_preset)
+    ]
+
+
+@dataclass(frozen=True)
+class StatsRequest:
+    """What the calibration table measures, resolved before the dataset is built."""
+
+    severities: list[Severity]
+    #: named by the user: one that cannot be measured is refused, not skipped
+    explicit: bool
+    #: presets of the default listing left out because they do not fit the crop
+    notes: list[str]
+
+
+def stats_request(noise_models: list[str], crop_size: int) -> StatsRequest:
+    """The severities of the calibration table, checked against the crop: those the user
+    names must fit it (a one-line refusal, as in a sweep); of the default listing (every
+    model, each preset), a preset that does not fit a small crop is skipped with a note."""
+    from rmdbench.noise import NoiseFitError
+    from rmdbench.params import split_top_level
+    from rmdbench.registry import NOISE_MODELS
+
+    texts = [item for value in noise_models for item in split_top_level(value)]
+    if texts:
+        severities = [
+            severity
+            for text in texts
+            for severity in resolve_severities(text, every_preset=True, crop_size=crop_size)
+        ]
+        return StatsRequest(severities, explicit=True, notes=[])
+    severities, notes = [], []
+    for name in NOISE_MODELS.names():
+        for component, label in severity_texts(name, every_preset=True):
+            try:
+                severities.append(resolve_severity(component, label, crop_size))
+            except NoiseFitError as error:
+                notes.append(f"skipped {name}[{label}]: {error}")
+    return StatsRequest(severities, explicit=False, notes=notes)
 
 
 def load_dataset(name: str, crop_size: int, *, progress: Track | None = None) -> SegmentationData:
     """A built-in dataset at ``crop_size`` (not cached in a sweep's cache folder)."""
     from rmdbench.registry import DATASETS
 
-    if crop_size < MIN_CROP_SIZE:
-        raise CropSizeTooSmall(crop_size)
+    check_crop_size(crop_size)
     return DATASETS.get(name)(crop_size=crop_size, cache_dir=None, progress=progress)
 
 
@@ -195,22 +260,13 @@ def reader_rows(data: SegmentationData) -> list[dict]:
 
 
 def stats_frame(
-    data: SegmentationData, noise_models: list[str], seed: int
+    data: SegmentationData, request: StatsRequest, seed: int
 ) -> tuple[pd.DataFrame, list[str]]:
-    """The calibration table: realised noise per model and severity, then real readers."""
-    from rmdbench.params import split_top_level
-    from rmdbench.registry import NOISE_MODELS
-
-    texts = [item for value in noise_models for item in split_top_level(value)]
-    explicit = bool(texts)
-    severities = [
-        severity
-        for text in (texts or NOISE_MODELS.names())
-        for severity in resolve_severities(text, every_preset=True)
-    ]
-    rows, notes = noise_rows(data, severities, seed, skip_errors=not explicit)
+    """The calibration table: realised noise per model and severity, then real readers;
+    and the notes of severities left out."""
+    rows, notes = noise_rows(data, request.severities, seed, skip_errors=not request.explicit)
     rows += reader_rows(data)
-    return pd.DataFrame(rows, columns=list(STATS_COLUMNS)), notes
+    return pd.DataFrame(rows, columns=list(STATS_COLUMNS)), [*request.notes, *notes]
 
 
 def stats_caption(data: SegmentationData, crop_size: int, seed: int) -> str:

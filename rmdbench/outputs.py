@@ -1,63 +1,85 @@
 """Checks that an output can be written, made BEFORE the work that produces it.
 
-A report, a preview figure or a benchmark can take minutes; an ``--out`` that points at a
-file, or into a folder that cannot be written, must fail at once with one line, not with a
-traceback after the work. These checks write nothing: a folder that does not exist yet is
-judged by the nearest folder above it that does (where it would be created).
+A report, a preview figure, a benchmark, a prepared dataset or a dataset cache can take
+minutes; an output that points at a file, or into a folder that cannot take new files, must
+fail at once with one line, not with a traceback after the work. These checks leave nothing
+behind: a folder that does not exist yet is judged by the nearest folder above it that does
+(where it would be created), and that one by making and dropping a temporary file in it.
 """
 
 from __future__ import annotations
 
 import os
+import tempfile
 from pathlib import Path
 
 from rmdbench.errors import UserError
 
+#: what a refusal of a command's --out folder tells the user to do
+FOLDER_FIX = "pass a writable folder with --out"
+
 
 class OutputError(UserError):
     """An output path that cannot be written. ``path``: the path as given; ``what``: what
-    would be written there, in the words of the message ('report folder', 'figure')."""
+    would be written there, in the words of the message ('report', 'figure'); ``reason``:
+    why not, in a few words."""
 
-    def __init__(self, message: str, path: Path | None = None, what: str = "") -> None:
+    def __init__(
+        self, message: str, path: Path | None = None, what: str = "", reason: str = ""
+    ) -> None:
         super().__init__(message)
         self.path = path
         self.what = what
+        self.reason = reason
+
+    @property
+    def folder(self) -> Path | None:
+        """The folder that cannot be written (the data layer's name for ``path``)."""
+        return self.path
 
 
 def _existing_ancestor(path: Path) -> Path:
-    """The nearest path at or above ``path`` that exists (where creating it would start)."""
+    """The nearest path at or above ``path`` that exists (where creating it would start);
+    a dangling link counts as existing (nothing can be created in its place)."""
     for candidate in (path, *path.parents):
-        if candidate.exists():
+        if candidate.exists() or candidate.is_symlink():
             return candidate
     return Path.cwd()
 
 
 def _writable(folder: Path) -> bool:
-    """Whether files can be made in ``folder`` (write and search permission)."""
-    return os.access(folder, os.W_OK | os.X_OK)
+    """Whether a file can be made in ``folder``, tried by making and dropping a temporary
+    one: permission bits alone miss read-only mounts, ACLs and root."""
+    try:
+        with tempfile.TemporaryFile(dir=folder):
+            pass
+    except OSError:
+        return False
+    return True
 
 
 def _folder_problem(folder: Path) -> str | None:
     """Why no file can be made in ``folder`` (existing or to be created), or None."""
-    folder = folder.absolute()
-    start = _existing_ancestor(folder)
+    start = _existing_ancestor(Path(folder).absolute())
+    if not start.exists():
+        return f"{start} is a broken link, not a folder"
     if not start.is_dir():
-        return f"'{start}' is a file, not a folder"
+        return f"{start} is a file, not a folder"
     if not _writable(start):
-        return f"'{start}' is not writable"
+        return f"{start} is not writable"
     return None
 
 
-def check_writable_dir(path: Path, what: str) -> Path:
-    """``path`` as a folder that exists and is writable, or can be created; otherwise an
-    OutputError naming the path and the fix. Creates nothing."""
+def check_writable_dir(path: Path, what: str, fix: str = FOLDER_FIX) -> Path:
+    """``path`` as a folder that exists and takes new files, or can be created; otherwise an
+    OutputError 'cannot write the WHAT to PATH: why; FIX' (``fix``: what to pass instead).
+    The one check of every output folder: a command's --out, a prepared copy's parent, a
+    dataset cache. Creates nothing."""
     path = Path(path).expanduser()
     problem = _folder_problem(path)
     if problem is not None:
         raise OutputError(
-            f"cannot write the {what} to '{path}': {problem}; pass a writable folder with --out",
-            path,
-            what,
+            f"cannot write the {what} to '{path}': {problem}; {fix}", path, what, problem
         )
     return path
 
@@ -89,5 +111,6 @@ def check_writable_file(path: Path, what: str) -> Path:
             f"cannot write the {what} to '{path}': {problem}; pass a writable file with --out",
             path,
             what,
+            problem,
         )
     return path

@@ -27,6 +27,12 @@ PRECISIONS = ("fp32", "bf16")
 #: A run at this count leaves it out of its hash, so runs made before the field existed
 #: keep their names.
 DEFAULT_THREADS = 1
+#: the largest crop (px per side) a profile or a noise command takes: past a 512 px CT
+#: slice or a 2k x 2k radiograph with room to spare, and short of what no memory holds
+#: (a crop of 10**6 px is terabytes per case)
+MAX_CROP_SIZE = 4096
+#: the crop a refusal of one out of range suggests (the quick profile's)
+SUGGESTED_CROP_SIZE = 64
 
 
 @dataclass(frozen=True)
@@ -49,6 +55,11 @@ class Profile:
         for field in fields:
             if getattr(self, field) < 1:
                 raise ValueError(f"{field} must be at least 1")
+        if self.crop_size > MAX_CROP_SIZE:
+            raise ValueError(
+                f"crop_size must be at most {MAX_CROP_SIZE} px, got {self.crop_size}; "
+                f"use e.g. crop_size={SUGGESTED_CROP_SIZE}"
+            )
         if self.learning_rate <= 0:
             raise ValueError("learning_rate must be positive")
         if self.precision not in PRECISIONS:

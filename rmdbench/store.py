@@ -5,10 +5,12 @@ under ``.staging/`` (one level deeper, so no reader globbing ``*/result.json`` e
 half-moved record), which is renamed into place at the end (an atomic rename on one
 filesystem). A run is done when its ``result.json`` reads back whole: a JSON object
 naming this run (its ``run_name`` is the directory's name and its spec hashes to it) next to
-tables that open. A ``result.json`` that does not (truncated, emptied, a table lost) makes
-the run *damaged*: a sweep moves it aside to ``.damaged/`` (never deleted) and trains it
-again. A failed run has ``failed.json`` (error and traceback) instead and is kept until a
-sweep is told ``--retry-failed``.
+tables that open, and holding what rmdbench writes: a spec whose every field has its type
+and range, per-case metrics that are numbers in their range (``record_problem``). A record
+that does not (truncated, emptied, a table lost, a spec or a metric no run could have
+written) makes the run *damaged*: a sweep moves it aside to ``.damaged/`` (never deleted)
+and trains it again. A failed run has ``failed.json`` (error and traceback) instead and is
+kept until a sweep is told ``--retry-failed``.
 
 Whoever trains a run holds an exclusive ``flock`` on ``.locks/<run>.lock`` for the whole
 attempt, so concurrent sweeps (or SLURM array tasks) on one store never train a run twice;
@@ -67,6 +69,41 @@ JSON_KINDS = {
     bool: "boolean",
     type(None): "null",
 }
+#: the JSON values a spec field may hold, as a message names them (a number or an integer
+#: is never a boolean)
+JSON_TYPES = {"a number": (int, float), "an integer": int, "a string": str, "an object": dict}
+#: the fields of a run's spec (``rmdbench.run.RunSpec.as_dict``, every one of them there
+#: since the first record) and the JSON value each holds (``JSON_TYPES``)
+SPEC_FIELDS = {
+    "dataset": "a string",
+    "noise_model": "a string",
+    "noise_preset": "a string",
+    "noise_params": "an object",
+    "noise_ratio": "a number",
+    "method": "a string",
+    "method_params": "an object",
+    "seed": "an integer",
+    "profile": "an object",
+    "backbone": "a string",
+    "spec_version": "an integer",
+}
+#: fields a spec holds only sometimes (a prepared dataset's fingerprint)
+OPTIONAL_SPEC_FIELDS = {"dataset_fingerprint": "a string"}
+#: a surface distance (mm, or px without a spacing) past this is no measurement of a crop
+MAX_SURFACE_DISTANCE = 1e6
+#: the per-case metrics of cases.parquet (``rmdbench.metrics.METRIC_KEYS``; per class as
+#: ``dsc_class1``, ...) and the range of their values. NaN is allowed (a metric undefined
+#: for a case), but not for every case of a run: such a run has no result to show
+CASE_METRICS = {
+    "dsc": (0.0, 1.0),
+    "iou": (0.0, 1.0),
+    "hd95": (0.0, MAX_SURFACE_DISTANCE),
+    "assd": (0.0, MAX_SURFACE_DISTANCE),
+}
+#: the per-case flags of cases.parquet, 1 or 0: both masks empty, exactly one empty
+CASE_FLAGS = ("empty_both", "empty_one")
+#: the columns every cases.parquet holds (``rmdbench.metrics.evaluate_cases``)
+CASE_COLUMNS = ("case_id", *CASE_METRICS, *CASE_FLAGS)
 LEGACY_STAGING_PREFIX = ".staging-"  # staging dirs of rmdbench before .staging/ existed
 TRASH_MARK = ".trash-"
 #: a lock that is busy is tried again this many times (seconds between tries): a probe by
@@ -120,8 +157,10 @@ def spec_key(spec: Mapping) -> str:
 def check_record(run_dir: Path) -> RecordCheck:
     """DONE only when ``result.json`` parses as an object whose ``run_name`` is the
     directory's name, whose spec hashes to that name, and whose tables open (their parquet
-    footers: cheap enough for stores of thousands of runs); else DAMAGED, with the reason.
-    Without a result: FAILED (``failed.json``) or TODO."""
+    footers: cheap enough for stores of thousands of runs), and when what it holds is what
+    rmdbench writes (``record_problem``: a spec of the right types, a cases table of
+    numbers in range); else DAMAGED, with the reason. Without a result: FAILED
+    (``failed.json``) or TODO."""
     result_path = run_dir / RESULT_FILE
     if not os.path.lexists(result_path):
         failed_path = run_dir / FAILED_FILE
@@ -134,7 +173,7 @@ def check_record(run_dir: Path) -> RecordCheck:
     record, problem, foreign = identify_record(run_dir)
     if problem:
         return RecordCheck(RunState.DAMAGED, problem, foreign=foreign)
-    problem = _table_problem(run_dir)
+    problem = _table_problem(run_dir) or record_problem(run_dir, record)
     if problem:
         return RecordCheck(RunState.DAMAGED, problem, record=record)
     return RecordCheck(RunState.DONE, record=record)
@@ -192,6 +231,101 @@ def _table_problem(run_dir: Path) -> str:
             pq.read_metadata(path)
         except (OSError, ValueError, pa.ArrowException) as error:
             return f"{name} does not open ({first_line(error)})"
+    return ""
+
+
+def record_problem(run_dir: Path, record: dict) -> str:
+    """What a record that passes the identity check holds that rmdbench never writes ('' if
+    nothing): a spec field missing or of another type or range (``spec_problem``), a cases
+    table without cases or whose metrics are not numbers in their range
+    (``cases_problem``). Readers trust a DONE record: a report computes on it, so such a
+    record is damaged, not shown."""
+    return spec_problem(record["spec"]) or cases_problem(run_dir / CASES_FILE)
+
+
+def spec_problem(spec: dict) -> str:
+    """Why ``spec`` is not one a run of rmdbench has ('' if it is): a field missing or
+    holding another JSON type (``SPEC_FIELDS``), or a noise ratio outside [0, 1]."""
+    missing = [key for key in SPEC_FIELDS if key not in spec]
+    if missing:
+        return f"its spec lacks {', '.join(missing)}"
+    for key, kind in {**SPEC_FIELDS, **OPTIONAL_SPEC_FIELDS}.items():
+        if key in spec and not _is_json(spec[key], kind):
+            return f"its spec's {key} is a JSON {json_kind(spec[key])}, not {kind}"
+    ratio = spec["noise_ratio"]
+    if not 0 <= ratio <= 1:  # NaN too
+        return f"its spec's noise_ratio {ratio!r:.24} is not in [0, 1]"  # JSON ints are any size
+    return ""
+
+
+def _is_json(value: object, kind: str) -> bool:
+    """Whether ``value`` (read from JSON) is ``kind``, one of ``JSON_TYPES``."""
+    if isinstance(value, bool) and kind in ("a number", "an integer"):
+        return False
+    return isinstance(value, JSON_TYPES[kind])
+
+
+def json_kind(value: object) -> str:
+    """What a JSON value is called in a message: 'string', 'list', 'object', ..."""
+    return "object" if isinstance(value, dict) else JSON_KINDS.get(type(value), "value")
+
+
+def cases_problem(path: Path) -> str:
+    """Why a run's cases table holds no result a report can show ('' if it does): no
+    cases, a column of ``CASE_COLUMNS`` missing, a metric or flag that is not numbers
+    (text, booleans, nulls) or out of its range, or a metric NaN for every case. The table
+    is small (one row per test case): read whole."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    try:
+        table = pq.read_table(path)
+    except (OSError, ValueError, pa.ArrowException) as error:
+        return f"{CASES_FILE} does not read ({first_line(error)})"
+    if table.num_rows == 0:
+        return f"{CASES_FILE} holds no cases"
+    missing = [name for name in CASE_COLUMNS if name not in table.column_names]
+    if missing:
+        return f"{CASES_FILE} lacks column(s) {', '.join(missing)}"
+    for name in table.column_names:
+        problem = _column_problem(name, table.column(name))
+        if problem:
+            return f"{CASES_FILE}: {problem}"
+    return ""
+
+
+def case_range(column: str) -> tuple[float, float] | None:
+    """The range of a per-case metric or flag column (``dsc``, ``hd95_class2``,
+    ``empty_one``); None for a column that is neither (``case_id``, ``hd_unit``). A
+    metric is named as the report takes one (``reports.report.check_options``)."""
+    if column in CASE_FLAGS:
+        return (0.0, 1.0)
+    return CASE_METRICS.get(column.split("_class")[0])
+
+
+def _column_problem(name: str, column: object) -> str:
+    """Why one column of a cases table is no metric or flag ('' if it is, or if it is
+    neither): not numbers, or for a metric a value out of its range (infinite too) or NaN
+    in every row; a flag is 0 or 1, never NaN."""
+    import numpy as np
+    import pyarrow as pa
+
+    bounds = case_range(name)
+    if bounds is None:
+        return ""
+    kind = column.type
+    if not (pa.types.is_integer(kind) or pa.types.is_floating(kind)):
+        return f"{name} holds {kind} values, not numbers"
+    values = column.cast(pa.float64()).to_numpy(zero_copy_only=False)
+    present = values[~np.isnan(values)]
+    if name in CASE_FLAGS:
+        ones_and_zeros = np.isin(values, (0.0, 1.0)).all()
+        return "" if ones_and_zeros else f"{name} holds values other than 0 and 1"
+    if present.size == 0:
+        return f"{name} is NaN for every case"
+    low, high = bounds
+    if not ((present >= low) & (present <= high)).all():
+        return f"{name} holds values outside [{low:g}, {high:g}]"
     return ""
 
 

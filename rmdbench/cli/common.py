@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import unicodedata
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -22,8 +23,30 @@ console = Console()
 error_console = Console(stderr=True)
 
 
+#: the categories of characters that are escaped in a refusal: controls (a newline, a
+#: carriage return, escape...) and the Unicode line and paragraph separators
+UNPRINTED = ("Cc", "Zl", "Zp")
+
+
+def one_line(text: str) -> str:
+    """``text`` with every control character or line separator escaped as Python writes it
+    (a newline as the two characters backslash-n): a refusal that echoes a value given
+    with a newline in it stays one line, and shows what was given."""
+    return "".join(
+        repr(char)[1:-1] if unicodedata.category(char) in UNPRINTED else char for char in text
+    )
+
+
+def refuse(message: str) -> None:
+    """Print the one line 'error: MESSAGE' on stderr (``one_line``: never two)."""
+    error_console.print(
+        f"error: {one_line(message)}", markup=False, highlight=False, soft_wrap=True
+    )
+
+
 def fail(message: str) -> typer.Exit:
-    error_console.print(f"error: {message}", markup=False, highlight=False, soft_wrap=True)
+    """Print the refusal ``message`` as one line and return the exit (code 2) to raise."""
+    refuse(message)
     return typer.Exit(code=2)
 
 
@@ -45,9 +68,7 @@ def one_line_usage_errors() -> Iterator[None]:
     except ClickException as error:
         if type(error).__name__ == "NoArgsIsHelpError":  # not an error: the help screen
             raise
-        error_console.print(
-            f"error: {usage_message(error)}", markup=False, highlight=False, soft_wrap=True
-        )
+        refuse(usage_message(error))
         raise typer.Exit(code=error.exit_code) from None
 
 

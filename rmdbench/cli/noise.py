@@ -17,7 +17,8 @@ from rich.table import Table
 
 from rmdbench.cli.common import OneLineErrors, console, error_console, fail, terminal_track
 from rmdbench.errors import UserError
-from rmdbench.noise_stats import STATS_COLUMNS, CropSizeTooSmall
+from rmdbench.noise_stats import MIN_CROP_SIZE, STATS_COLUMNS, CropSizeOutOfRange
+from rmdbench.profiles import MAX_CROP_SIZE, SUGGESTED_CROP_SIZE
 
 noise_app = typer.Typer(
     help="Preview noise models and measure how noisy their labels really are.",
@@ -27,6 +28,7 @@ noise_app = typer.Typer(
 )
 
 FORMATS = ("table", "md", "csv")
+CROP_HELP = f"Crop size in px ({MIN_CROP_SIZE} to {MAX_CROP_SIZE})."
 TABLE_HEADERS = dict(
     zip(
         STATS_COLUMNS,
@@ -40,8 +42,11 @@ def _message(error: UserError) -> str:
     """The one line of an error, engine facts worded as this command's options."""
     from rmdbench.reports.noise_preview import TooFewCases, UnsupportedFigure
 
-    if isinstance(error, CropSizeTooSmall):
-        return f"--crop-size {error.crop_size} is too small; use e.g. --crop-size {error.suggested}"
+    if isinstance(error, CropSizeOutOfRange):
+        return (
+            f"--crop-size {error.crop_size} is {error.problem}; it takes {MIN_CROP_SIZE} to "
+            f"{MAX_CROP_SIZE} px, e.g. --crop-size {error.suggested}"
+        )
     if isinstance(error, TooFewCases):
         return f"--cases {error.cases} must be at least 1"
     if isinstance(error, UnsupportedFigure):
@@ -71,24 +76,35 @@ def preview(
     dataset: Annotated[str, typer.Option("--dataset", help="Dataset name.")] = "lidc-phantom",
     cases: Annotated[int, typer.Option("--cases", help="How many training cases.")] = 4,
     seed: Annotated[int, typer.Option("--seed", help="Noise seed (as in a sweep).")] = 0,
-    crop_size: Annotated[int, typer.Option("--crop-size", help="Crop size in px.")] = 64,
+    crop_size: Annotated[int, typer.Option("--crop-size", help=CROP_HELP)] = 64,
 ) -> None:
     """Draw a few training cases: image, clean mask, and noisy masks as contours."""
     from rmdbench.noise import parse_noise_ratios
-    from rmdbench.noise_stats import load_dataset, resolve_severities
+    from rmdbench.noise_stats import check_crop_size, load_dataset, resolve_severities
     from rmdbench.plugins import load_builtins
     from rmdbench.reports.noise_preview import check_figure, write_preview
 
     try:
         check_figure(out)  # before the dataset is built and the figure drawn
+        check_crop_size(crop_size)
         load_builtins()
         ratios = parse_noise_ratios([*(noise or []), *context.args])
-        severities = resolve_severities(noise_model, every_preset=not ratios)
+        severities = resolve_severities(noise_model, not ratios, crop_size)  # fits the crop
         data = load_dataset(dataset, crop_size, progress=terminal_track())
         path = write_preview(data, severities, ratios, cases, seed, out)
     except UserError as error:
         raise fail(_message(error)) from None
+    except MemoryError:
+        raise fail(out_of_memory(crop_size)) from None
     console.print(f"wrote {path}")
+
+
+def out_of_memory(crop_size: int) -> str:
+    """The refusal when a crop in range still does not fit this machine's memory."""
+    return (
+        f"not enough memory for --crop-size {crop_size}; use a smaller one, "
+        f"e.g. --crop-size {SUGGESTED_CROP_SIZE}"
+    )
 
 
 @noise_app.command()
@@ -105,11 +121,18 @@ def stats(
         str, typer.Option("--format", help="table (terminal), md (markdown) or csv.")
     ] = "table",
     seed: Annotated[int, typer.Option("--seed", help="Noise seed (as in a sweep).")] = 0,
-    crop_size: Annotated[int, typer.Option("--crop-size", help="Crop size in px.")] = 64,
+    crop_size: Annotated[int, typer.Option("--crop-size", help=CROP_HELP)] = 64,
 ) -> None:
     """Realised noise (noisy vs clean Dice, HD95, flipped pixels) of each model and preset on
     the training cases at ratio 1, next to real reader vs consensus and reader vs reader."""
-    from rmdbench.noise_stats import formatted, load_dataset, stats_caption, stats_frame
+    from rmdbench.noise_stats import (
+        check_crop_size,
+        formatted,
+        load_dataset,
+        stats_caption,
+        stats_frame,
+        stats_request,
+    )
     from rmdbench.plugins import load_builtins
 
     try:
@@ -117,11 +140,15 @@ def stats(
             raise UserError(
                 f"unknown --format '{output_format}'; choose one of: {', '.join(FORMATS)}"
             )
+        check_crop_size(crop_size)
         load_builtins()
+        request = stats_request(noise_model or [], crop_size)  # before the dataset is built
         data = load_dataset(dataset, crop_size, progress=terminal_track())
-        frame, notes = stats_frame(data, noise_model or [], seed)
+        frame, notes = stats_frame(data, request, seed)
     except UserError as error:
         raise fail(_message(error)) from None
+    except MemoryError:
+        raise fail(out_of_memory(crop_size)) from None
     caption = stats_caption(data, crop_size, seed)
     if output_format == "csv":
         typer.echo(frame.to_csv(index=False), nl=False)

@@ -30,7 +30,7 @@ from typing import IO
 import numpy as np
 import platformdirs
 
-from rmdbench.atomic import atomic_write, check_writable_folder
+from rmdbench.atomic import atomic_write
 from rmdbench.data.base import SPLITS, SegmentationData, as_track
 from rmdbench.data.lidc_db import (
     MAX_READERS,
@@ -44,6 +44,7 @@ from rmdbench.data.lidc_db import (
 from rmdbench.data.phantom import NoduleAppearance, PhantomStyle, render_phantom
 from rmdbench.data.prepared import patient_split
 from rmdbench.errors import UserError
+from rmdbench.outputs import check_writable_dir
 from rmdbench.progress import Track, tracked
 from rmdbench.registry import DATASETS
 from rmdbench.seeding import generator
@@ -247,7 +248,7 @@ def load_lidc_phantom(
     arrays = _read_cache(path, crop_size)
     csv_path = split_csv_path(path)
     if arrays is None or not csv_path.is_file():  # fail now, not after minutes of building
-        check_writable_folder(path.parent, CACHE_FIX, f"the dataset cache in {path.parent}")
+        check_writable_dir(path.parent, "dataset cache", CACHE_FIX)
     if arrays is None:
         arrays = build_arrays(int(crop_size), style, progress=progress)
         atomic_write(path, lambda handle: np.savez_compressed(handle, **arrays))

@@ -29,9 +29,9 @@ from pathlib import Path
 
 import numpy as np
 
-from rmdbench.atomic import NotWritable, check_writable_folder
 from rmdbench.data.base import SPLITS, SegmentationData
 from rmdbench.errors import UserError
+from rmdbench.outputs import OutputError, check_writable_dir
 from rmdbench.registry import DATASETS
 from rmdbench.seeding import generator
 
@@ -123,18 +123,21 @@ def check_writable(out: Path, overwrite: bool, fix: str = OUT_FIX) -> None:
     the folder it goes into must take new files. ``fix``: what to pass instead."""
     out = Path(out)
     if out.exists() and not out.is_dir():
-        raise NotWritable(f"{out} is a file, not a prepared copy; {fix}", out, "a file")
+        raise OutputError(
+            f"{out} is a file, not a prepared copy; {fix}", out, "prepared copy", "a file"
+        )
     if out.exists():
         if not overwrite:
             raise CopyExists(out)
         if not is_prepared(out) and not _empty_folder(out):
-            raise NotWritable(
+            raise OutputError(
                 f"{out} is a folder that is not a prepared copy (no {META_FILE}); "
                 f"--overwrite replaces only a prepared copy; {fix}",
                 out,
+                "prepared copy",
                 "not a prepared copy",
             )
-    check_writable_folder(out.parent, fix, f"the prepared copy {out}")
+    check_writable_dir(out.parent, f"prepared copy {out}", fix)
 
 
 def _empty_folder(path: Path) -> bool:

@@ -8,10 +8,10 @@ but naming a plug-in that fails to import; bench runs with a device that does no
 (it refuses before timing); noise commands run on toy-disks with a 16 px crop.
 
 The strategies never draw, on purpose (each would be minutes of work, not a wrong answer):
-the lidc-phantom dataset (~20 s to build), crops over 64 px, more than 4 preview cases,
-another bench device. Inputs that break the contract today are the xfail examples at the
-end (strict: each flips when fixed); their regions are left out of the generators where
-marked "KNOWN" (tests/helpers/fuzz.py).
+the lidc-phantom dataset (~20 s to build), crops over 64 px up to the largest one taken
+(``MAX_CROP_SIZE``: past it a crop is refused at once, and drawn), more than 4 preview
+cases, another bench device. What the fuzz tests found is pinned at the end, each as the
+example that found it, with the refusal it gets now.
 
 RMDBENCH_FUZZ_SCALE=20 runs 20 times the examples (a deeper search by hand).
 """
@@ -25,7 +25,7 @@ import pytest
 from hypothesis import HealthCheck, assume, event, given, settings
 from hypothesis import strategies as st
 
-from rmdbench.profiles import get_profile
+from rmdbench.profiles import MAX_CROP_SIZE, SUGGESTED_CROP_SIZE, get_profile
 from tests.helpers import fuzz
 
 #: the extreme values drawn make numpy and matplotlib warn (overflow, NaN): on purpose
@@ -97,12 +97,11 @@ def crop_of(profile: object) -> int | None:
 
 def excluded(path: tuple[str, ...], tokens: list[str]) -> bool:
     """Whether the line is left out (``assume``): it would do minutes of work rather than
-    refuse or finish at once (see the module docstring), or it is in a KNOWN region (a
-    crop of 10**6 px or more: test_a_huge_crop_is_refused_in_one_line). The generators
-    draw neither; this catches a stray option that takes another option's value."""
+    refuse or finish at once (see the module docstring). The generators draw no such line;
+    this catches a stray option that takes another option's value."""
     values = fuzz.parsed(path, tokens)
     crop = values.get("crop_size") if path[0] == "noise" else crop_of(values.get("profile"))
-    if isinstance(crop, int) and crop > 64:
+    if isinstance(crop, int) and 64 < crop <= MAX_CROP_SIZE:
         return True
     if path == ("noise", "preview") and isinstance(values.get("cases"), int):
         return values["cases"] > 4
@@ -249,14 +248,16 @@ def test_a_report_of_any_store_keeps_the_contract(data, grid, runner, tmp_path):
         )
 
 
-# found by the fuzz tests, not fixed yet: each flips (XPASS, strict) when fixed ------------
+# found by the fuzz tests and fixed: each pinned as the example that found it -------------
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="KNOWN: a refusal echoes a value holding a newline raw (common.fail prints the "
-    "message as is), so it is two lines; the generators draw no '\\n' until fixed",
-)
+def refused(outcome: fuzz.Outcome, box: fuzz.Sandbox, *words: str) -> None:
+    """The contract, and a refusal (exit 2) whose one line holds each of ``words``."""
+    fuzz.assert_contract(outcome, box, [])
+    assert outcome.exit_code == 2, outcome.describe()
+    assert all(word in outcome.output for word in words), outcome.describe()
+
+
 @pytest.mark.parametrize(
     "argv",
     [
@@ -268,29 +269,26 @@ def test_a_report_of_any_store_keeps_the_contract(data, grid, runner, tmp_path):
     ids=["report-runs-dir", "sweep-executor", "sweep-dataset", "status-runs-dir"],
 )
 def test_a_value_with_a_newline_is_refused_in_one_line(argv, runner, tmp_path):
+    """The value is echoed with its newline escaped (backslash-n): one line, still shown."""
     with fuzz.sandbox(tmp_path) as box:
-        fuzz.assert_contract(fuzz.invoke(runner, box, argv), box, [])
+        refused(fuzz.invoke(runner, box, argv), box, "\\n")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="KNOWN: a sweep file's value holding a newline is echoed raw in the refusal",
-)
 def test_a_sweep_file_value_with_a_newline_is_refused_in_one_line(runner, tmp_path):
     with fuzz.sandbox(tmp_path) as box:
         (box.work / "sweep.yml").write_text("dataset: 'a\n\n  b'\n")
         outcome = fuzz.invoke(runner, box, ["sweep", "--dry-run", "--config", "sweep.yml"])
-        fuzz.assert_contract(outcome, box, [])
+        refused(outcome, box, "a\\nb")
 
 
 def planned_run(
     root: Path, grid: tuple[dict, list[str]], rows: int, spec: dict | None = None, **cases
 ) -> Path:
     """The grid's first run as a done record whose tables hold ``rows`` rows each, every
-    metric 0.5; ``spec``: fields of its spec replaced (None: dropped; the run is then named
-    by the new spec's hash, so that it still passes the identity check); ``cases``: columns
-    of its cases.parquet replaced (None: dropped)."""
-    from rmdbench.store import spec_key
+    metric 0.5 and every flag 0; ``spec``: fields of its spec replaced (None: dropped; the
+    run is then named by the new spec's hash, so that it still passes the identity check);
+    ``cases``: columns of its cases.parquet replaced (None: dropped)."""
+    from rmdbench.store import CASE_FLAGS, spec_key
 
     base, planned = grid
     changed = {**base, **(spec or {})}
@@ -302,6 +300,7 @@ def planned_run(
     for name, columns in fuzz.TABLES.items():
         cells = {column: [0.5] * rows for column in columns}
         cells.update({key: ["a"] * rows for key in ("case_id", "hd_unit") if key in columns})
+        cells.update({key: [0.0] * rows for key in CASE_FLAGS if key in columns})
         if name == "cases.parquet":
             cells.update(cases)
         kept = {column: value for column, value in cells.items() if value is not None}
@@ -312,84 +311,57 @@ def planned_run(
 REPORT = ["report", "runs", "--out", "report", "--no-qualitative", "--metric", "dsc"]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="KNOWN: 'rmdbench report' of a store whose only done run has an empty "
-    "cases.parquet raises ZeroDivisionError (reports/plots.py _panels: 0 groups) after "
-    "writing part of the report; the store generator writes no empty cases table until fixed",
-)
+def report_of_one_damaged_run(runner, box: fuzz.Sandbox, run: Path, *reason: str) -> None:
+    """A store whose only run is damaged: ``status`` lists it as damaged (with ``reason``),
+    the report is refused in one line naming it, and writes nothing."""
+    status = fuzz.invoke(runner, box, ["status", "runs"])
+    fuzz.assert_contract(status, box, [])
+    assert status.exit_code == 0 and "1 damaged" in status.output, status.describe()
+    (line,) = [text for text in status.output.splitlines() if text.startswith("damaged ")]
+    assert run.name in line and all(word in line for word in reason), status.describe()
+    outcome = fuzz.invoke(runner, box, REPORT)
+    refused(outcome, box, "no finished runs", "1 damaged run(s)", run.name, *reason)
+    assert not (box.work / "report").exists()
+
+
 def test_a_report_of_a_run_without_cases_is_one_line(grid, runner, tmp_path):
+    """A run without cases is damaged: skipped (its plots would have no panel)."""
     with fuzz.sandbox(tmp_path) as box:
-        planned_run(box.work / "runs", grid, rows=0)
-        fuzz.assert_contract(fuzz.invoke(runner, box, REPORT), box, [Path("report")])
+        run = planned_run(box.work / "runs", grid, rows=0)
+        report_of_one_damaged_run(runner, box, run, "cases.parquet holds no cases")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="KNOWN: 'rmdbench report' of a store whose runs have a NaN DSC for every case "
-    "raises ValueError in matplotlib's boxplot (reports/plots.py plot_case_boxes) after "
-    "writing part of the report; the store generator keeps one DSC a number until fixed",
-)
 def test_a_report_of_runs_whose_metric_is_nan_is_one_line(grid, runner, tmp_path):
+    """A run whose DSC is NaN for every case is damaged: skipped (it has no result)."""
     with fuzz.sandbox(tmp_path) as box:
-        planned_run(box.work / "runs", grid, rows=2, dsc=[float("nan")] * 2)
-        fuzz.assert_contract(fuzz.invoke(runner, box, REPORT), box, [Path("report")])
+        run = planned_run(box.work / "runs", grid, rows=2, dsc=[float("nan")] * 2)
+        report_of_one_damaged_run(runner, box, run, "dsc is NaN for every case")
 
 
 def test_a_report_of_a_run_planted_by_hand_is_written(grid, runner, tmp_path):
-    """The record the xfail examples above spoil is a good one: with cases and a DSC that is
-    a number, the report is written (so those examples fail for the reason they name)."""
+    """The record the examples around spoil is a good one: with cases and a DSC that is a
+    number, the report is written (so they are refused for the reason they name); one NaN
+    case of a metric, beside a number, is kept."""
     with fuzz.sandbox(tmp_path) as box:
-        planned_run(box.work / "runs", grid, rows=2)
+        planned_run(box.work / "runs", grid, rows=2, iou=[float("nan"), 0.5])
         outcome = fuzz.invoke(runner, box, REPORT)
         fuzz.assert_contract(outcome, box, [Path("report")])
         assert outcome.exit_code == 0 and "wrote report" in outcome.output, outcome.describe()
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="KNOWN: a crop of 10**6 px or more is not refused: numpy's MemoryError (or "
-    "'Maximum allowed dimension exceeded') escapes while toy-disks is built; the generators "
-    "draw no such crop until fixed",
-)
-@pytest.mark.parametrize(
-    "argv",
-    [
-        ["noise", "stats", *NOISE, "--crop-size", "1000000"],
-        ["noise", "stats", *NOISE, "--crop-size", "99999999999999999999999"],
-        [
-            "noise",
-            "preview",
-            *NOISE,
-            "--crop-size",
-            "1000000",
-            "--noise-model",
-            "distortion",
-            "--out",
-            "f.png",
-        ],
-        [*SWEEP, "--noise-model", "reader", "--profile", "tiny[crop_size=1000000]"],
-    ],
-    ids=["stats", "stats-overflow", "preview", "sweep-dry-run-reader"],
-)
-def test_a_huge_crop_is_refused_in_one_line(argv, runner, tmp_path):
-    path = ("sweep",) if argv[0] == "--dry-run" else tuple(argv[:2])
-    tokens = argv if path == ("sweep",) else argv[2:]
+def test_a_damaged_run_beside_a_good_one_is_skipped_with_a_note(grid, runner, tmp_path):
+    """The good run is reported, the damaged one named in a note (the damaged-run note)."""
     with fuzz.sandbox(tmp_path) as box:
-        outcome = fuzz.invoke(runner, box, [*path, *tokens])
-        fuzz.assert_contract(outcome, box, fuzz.declared_outputs(path, tokens))
+        planned_run(box.work / "runs", grid, rows=2)
+        bad = planned_run(box.work / "runs", grid, rows=2, spec={"noise_ratio": 1e308})
+        outcome = fuzz.invoke(runner, box, REPORT)
+        fuzz.assert_contract(outcome, box, [Path("report")])
+        assert outcome.exit_code == 0, outcome.describe()
+        note = f"note: run {bad.name} skipped: its record is damaged (its spec's noise_ratio"
+        assert note in outcome.output, outcome.describe()
+        assert "1 runs from" in (box.work / "report" / "report.md").read_text()
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="KNOWN: 'rmdbench report' trusts the metric columns of a done run's cases.parquet: "
-    "empty_one/empty_both missing (KeyError in reports/report.py setting_footnote), text "
-    "(ValueError there) or infinite (OverflowError there); a DSC of text (TypeError in "
-    "reports/tables.py per_run_means), of nulls (TypeError in reports/plots.py "
-    "plot_metric_vs_ratio), of booleans (TypeError in plot_case_boxes) or near 1e308 "
-    "(ValueError in reports/plots.py _save: the ticks overflow); the store generator "
-    "makes none of these columns until fixed",
-)
 @pytest.mark.parametrize(
     "columns",
     [
@@ -414,20 +386,12 @@ def test_a_huge_crop_is_refused_in_one_line(argv, runner, tmp_path):
     ],
 )
 def test_a_report_of_a_run_with_odd_case_columns_is_one_line(columns, grid, runner, tmp_path):
+    """A metric or flag missing, not numbers or out of range: the run is damaged."""
     with fuzz.sandbox(tmp_path) as box:
-        planned_run(box.work / "runs", grid, rows=2, **columns)
-        fuzz.assert_contract(fuzz.invoke(runner, box, REPORT), box, [Path("report")])
+        run = planned_run(box.work / "runs", grid, rows=2, **columns)
+        report_of_one_damaged_run(runner, box, run, "cases.parquet", next(iter(columns)))
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="KNOWN: 'rmdbench report' trusts the spec of a record that passes the identity "
-    "check (its spec hashes to its name): a field of another JSON type, a huge noise ratio "
-    "or no 'backbone' raise (ZeroDivisionError in reports/plots.py _panels, TypeError in "
-    "reports/report.py build_report, ValueError in reports/tables.py ratio_header, "
-    "AttributeError in rmdbench/labels.py, ValueError in reports/store_reader.py "
-    "_run_cases, ...); the store generator makes no such spec until fixed",
-)
 @pytest.mark.parametrize(
     "spec",
     [
@@ -450,17 +414,41 @@ def test_a_report_of_a_run_with_odd_case_columns_is_one_line(columns, grid, runn
     ],
 )
 def test_a_report_of_a_run_with_an_odd_spec_is_one_line(spec, grid, runner, tmp_path):
+    """A spec field missing, of another JSON type or out of range: the run is damaged."""
     with fuzz.sandbox(tmp_path) as box:
-        planned_run(box.work / "runs", grid, rows=2, spec=spec)
-        fuzz.assert_contract(fuzz.invoke(runner, box, REPORT), box, [Path("report")])
+        run = planned_run(box.work / "runs", grid, rows=2, spec=spec)
+        report_of_one_damaged_run(runner, box, run, "its spec", next(iter(spec)))
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="KNOWN: 'noise stats' and 'noise preview' do not check that a severity in pixels "
-    "fits the crop (a sweep refuses it in one line): a MemoryError or 'high is out of "
-    "bounds for int64' escapes; the noise commands' generator keeps such severities small",
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["noise", "stats", *NOISE, "--crop-size", "1000000"],
+        ["noise", "stats", *NOISE, "--crop-size", "99999999999999999999999"],
+        [
+            "noise",
+            "preview",
+            *NOISE,
+            "--crop-size",
+            "1000000",
+            "--noise-model",
+            "distortion",
+            "--out",
+            "f.png",
+        ],
+        [*SWEEP, "--noise-model", "reader", "--profile", "tiny[crop_size=1000000]"],
+    ],
+    ids=["stats", "stats-overflow", "preview", "sweep-dry-run-reader"],
 )
+def test_a_huge_crop_is_refused_in_one_line(argv, runner, tmp_path):
+    """Refused at once, naming the largest crop taken and one to use."""
+    path = ("sweep",) if argv[0] == "--dry-run" else tuple(argv[:2])
+    tokens = argv if path == ("sweep",) else argv[2:]
+    with fuzz.sandbox(tmp_path) as box:
+        outcome = fuzz.invoke(runner, box, [*path, *tokens])
+        refused(outcome, box, "crop", f"{MAX_CROP_SIZE}", f"{SUGGESTED_CROP_SIZE}")
+
+
 @pytest.mark.parametrize(
     "argv",
     [
@@ -484,15 +472,29 @@ def test_a_report_of_a_run_with_an_odd_spec_is_one_line(spec, grid, runner, tmp_
     ids=["stats-points", "stats-radius", "preview-radius"],
 )
 def test_a_noise_severity_past_the_crop_is_one_line(argv, runner, tmp_path):
+    """The sweep's own check (the same words as in the test below)."""
     with fuzz.sandbox(tmp_path) as box:
-        outcome = fuzz.invoke(runner, box, argv)
-        fuzz.assert_contract(outcome, box, fuzz.declared_outputs(tuple(argv[:2]), argv[2:]))
+        refused(fuzz.invoke(runner, box, argv), box, "larger than the 16 px crop")
 
 
 def test_a_sweep_refuses_a_severity_past_the_crop_in_one_line(runner, tmp_path):
-    """What the noise commands should do (see the xfail above): the sweep's check."""
+    """What the noise commands do too (see the test above): the sweep's check."""
     argv = [*("sweep",), *SWEEP, "--noise-model", "distortion[points=100000]"]
     with fuzz.sandbox(tmp_path) as box:
-        outcome = fuzz.invoke(runner, box, argv)
-        fuzz.assert_contract(outcome, box, [])
-        assert outcome.exit_code == 2 and "larger than the" in outcome.output, outcome.describe()
+        refused(fuzz.invoke(runner, box, argv), box, "larger than the")
+
+
+def test_a_realised_dice_past_one_is_not_plotted(grid, runner, tmp_path):
+    """A record's realised Dice (noise.parquet, result.json) of 1e308 is no Dice: the report
+    shows it as not recorded; plotted, it took the least-squares fit down (LinAlgError)."""
+    with fuzz.sandbox(tmp_path) as box:
+        for seed, dice in ((0, 1e308), (1, 0.5), (2, 0.7)):
+            run = planned_run(box.work / "runs", grid, rows=2, spec={"seed": seed})
+            noise = {"case_id": ["a", "b"], "corrupted": [True, False], "noisy_dsc": [dice] * 2}
+            (run / "noise.parquet").write_bytes(fuzz.parquet_bytes(noise))
+            record = json.loads((run / "result.json").read_text())
+            record["noise"] = {"mean_noisy_dsc": dice, "mean_train_dsc": dice}
+            (run / "result.json").write_text(json.dumps(record))
+        outcome = fuzz.invoke(runner, box, REPORT)
+        fuzz.assert_contract(outcome, box, [Path("report")])
+        assert outcome.exit_code == 0 and "wrote report" in outcome.output, outcome.describe()

@@ -368,7 +368,7 @@ def test_unwritable_folder_is_one_line_before_the_work(runner, tmp_path, monkeyp
     monkeypatch.setattr(rmdbench.noise_stats, "load_dataset", _never)
     base = ["noise", "preview", "--noise-model", "distortion", "--dataset", "toy-disks"]
     result = runner.invoke(app, [*base, "--out", str(tmp_path / "new" / "fig.png")])
-    refused(result, f"'{tmp_path}' is not writable", "--out")
+    refused(result, f"{tmp_path} is not writable", "--out")
     assert not (tmp_path / "new").exists()
 
 

@@ -11,7 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from rmdbench.atomic import NotWritable, atomic_write, check_writable_folder, partial_writes
+from rmdbench.atomic import NotWritable, atomic_write, partial_writes
+from rmdbench.outputs import check_writable_dir
 
 KILLED_WRITE = textwrap.dedent(
     """
@@ -70,16 +71,17 @@ def test_remove_checkpoint_removes_a_bracketed_runs_partial(tmp_path):
     assert list(tmp_path.iterdir()) == []
 
 
-def test_check_writable_folder_names_the_file_in_the_way(tmp_path):
+def test_check_writable_dir_names_the_file_in_the_way(tmp_path):
     blocker = tmp_path / "a-file"
     blocker.write_text("")
-    check_writable_folder(tmp_path / "new" / "folder", "fix it")  # creatable: no error
+    check_writable_dir(tmp_path / "new" / "folder", "results", "fix it")  # creatable: no error
     assert not (tmp_path / "new").exists()  # and nothing made
     with pytest.raises(NotWritable) as caught:
-        check_writable_folder(blocker / "sub", "pass another folder")
+        check_writable_dir(blocker / "sub", "results", "pass another folder")
     assert str(caught.value) == (
-        f"cannot write to {blocker / 'sub'}: {blocker} is a file, not a folder; pass another folder"
+        f"cannot write the results to '{blocker / 'sub'}': {blocker} is a file, not a folder; "
+        "pass another folder"
     )
     assert caught.value.folder == blocker / "sub"
-    with pytest.raises(NotWritable, match="^cannot write the results: .* is a file"):
-        check_writable_folder(blocker, "pass another folder", "the results")
+    with pytest.raises(NotWritable, match="^cannot write the results to .* is a file"):
+        check_writable_dir(blocker, "results", "pass another folder")

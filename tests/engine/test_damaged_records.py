@@ -13,6 +13,7 @@ import shutil
 from collections import Counter
 from pathlib import Path
 
+import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -92,6 +93,19 @@ def truncate(path: Path) -> None:
     path.write_bytes(data[: len(data) // 2])
 
 
+def rewrite_cases(path: Path, **columns) -> None:
+    """cases.parquet with ``columns`` replaced (every row: the value given); with
+    ``rows=0``, without a row."""
+    import pandas as pd
+
+    cases = pd.read_parquet(path)
+    if columns.pop("rows", None) == 0:
+        cases = cases.iloc[:0]
+    for column, value in columns.items():
+        cases[column] = value
+    cases.to_parquet(path, index=False)
+
+
 #: how a record is damaged -> words of the reason given for it
 DAMAGE = {
     "truncated result.json": (lambda run: truncate(run / RESULT_FILE), "not JSON"),
@@ -99,6 +113,12 @@ DAMAGE = {
     "JSON list": (lambda run: (run / RESULT_FILE).write_text("[1, 2]"), "holds a JSON list"),
     "missing cases.parquet": (lambda run: (run / CASES_FILE).unlink(), "cases.parquet is missing"),
     "truncated noise.parquet": (lambda run: truncate(run / NOISE_FILE), "noise.parquet does not"),
+    "no cases": (lambda run: rewrite_cases(run / CASES_FILE, rows=0), "holds no cases"),
+    "DSC past 1": (lambda run: rewrite_cases(run / CASES_FILE, dsc=1e308), "dsc holds values"),
+    "HD95 all NaN": (
+        lambda run: rewrite_cases(run / CASES_FILE, hd95=float("nan")),
+        "hd95 is NaN for every case",
+    ),
 }
 
 
@@ -256,6 +276,56 @@ def test_a_file_where_the_store_keeps_a_folder_is_one_line_and_exit_2(
     with pytest.raises(StoreLayoutError) as raised:
         read_status(out)
     assert raised.value.path == out / folder
+
+
+def test_a_record_that_names_itself_but_holds_what_no_run_writes_is_damaged(swept, tmp_path):
+    """A spec of another type or range that still hashes to its directory's name (so it
+    passes the identity check) is damaged, not foreign: status lists it, the report loader
+    skips it with the reason, and the good run is loaded."""
+    out = copy_of(swept, tmp_path / "runs")
+    source = run_dirs(out)[1]
+    record = json.loads((source / RESULT_FILE).read_text())
+    for change, reason in (
+        ({"noise_ratio": "0.4"}, "its spec's noise_ratio is a JSON string, not a number"),
+        ({"noise_ratio": 1e308}, "its spec's noise_ratio 1e+308 is not in [0, 1]"),
+        ({"method_params": [1]}, "its spec's method_params is a JSON list, not an object"),
+        ({"seed": True}, "its spec's seed is a JSON boolean, not an integer"),
+        ({"backbone": None}, "its spec lacks backbone"),
+    ):
+        spec = {**record["spec"], **change}
+        spec = {key: value for key, value in spec.items() if value is not None}
+        name = f"{source.name.rsplit('-', 1)[0]}-{spec_key(spec)}"
+        shutil.copytree(source, out / name)
+        (out / name / RESULT_FILE).write_text(
+            json.dumps({**record, "run_name": name, "spec": spec})
+        )
+        check = RunStore(out).check(name)
+        assert (check.state, check.reason, check.foreign) == (RunState.DAMAGED, reason, False)
+        assert read_status(out).damaged[name][1] == reason
+        loaded = load_store(out)
+        assert loaded.damaged[name] == reason and name not in set(loaded.cases["run"])
+        shutil.rmtree(out / name)
+
+
+def test_the_case_metrics_checked_are_those_rmdbench_writes(tmp_path):
+    """``store.CASE_METRICS`` (what a record is checked for) names every metric of
+    ``rmdbench.metrics`` (what a run writes), and a run's own cases table passes."""
+    import pandas as pd
+
+    from rmdbench.metrics import METRIC_KEYS, evaluate_cases
+    from rmdbench.store import CASE_COLUMNS, CASE_METRICS, cases_problem
+
+    assert tuple(CASE_METRICS) == METRIC_KEYS
+    masks = np.zeros((3, 8, 8), np.uint8)
+    masks[0, 2:5, 2:5] = 1
+    predictions = masks.copy()
+    predictions[1, 0, 0] = 1  # exactly one empty: the diagonal penalty
+    for classes in (2, 3):
+        cases = evaluate_cases(predictions, masks, None, num_classes=classes)
+        assert set(CASE_COLUMNS) <= set(cases.columns)
+        path = tmp_path / f"{classes}.parquet"
+        cases.to_parquet(path, index=False)
+        assert cases_problem(path) == "", pd.read_parquet(path)
 
 
 # -- any bytes, any JSON ----------------------------------------------------------------

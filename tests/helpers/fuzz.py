@@ -31,7 +31,7 @@ from hypothesis import strategies as st
 
 from rmdbench.cli import app
 from rmdbench.plugins import load_builtins
-from rmdbench.profiles import PROFILES, Profile
+from rmdbench.profiles import MAX_CROP_SIZE, PROFILES, Profile
 from rmdbench.registry import DATASET_FORMATS, METHODS, NOISE_MODELS
 
 #: how long one invocation may take before it counts as a hang (seconds)
@@ -328,19 +328,13 @@ def declared_outputs(path: tuple[str, ...], tokens: list[str]) -> list[Path]:
 
 # value pools -----------------------------------------------------------------------
 
-#: KNOWN: a value holding a newline is echoed raw in the refusal, which is then two lines
-#: (test_fuzz.py: test_a_value_with_a_newline_is_refused_in_one_line, xfail): no text
-#: drawn for the command line or a sweep file holds '\n' until that is fixed.
-NEWLINE = "\n"
-
 
 def words(max_size: int) -> st.SearchStrategy:
-    """Text as a shell or a YAML file passes it: any character but NUL, a lone surrogate
-    (argv holds no NUL; a surrogate comes only from non-UTF-8 argv bytes, not fuzzed here)
-    and the KNOWN newline."""
-    blocked = "\x00" + NEWLINE
+    """Text as a shell or a YAML file passes it: any character (newlines too: a refusal
+    that echoes one escapes it) but NUL and a lone surrogate (argv holds no NUL; a
+    surrogate comes only from non-UTF-8 argv bytes, not fuzzed here)."""
     return st.text(
-        st.characters(blacklist_categories=("Cs",), blacklist_characters=blocked),
+        st.characters(blacklist_categories=("Cs",), blacklist_characters="\x00"),
         max_size=max_size,
     )
 
@@ -348,9 +342,10 @@ def words(max_size: int) -> st.SearchStrategy:
 TEXT = words(8)
 JUNK_WORDS = ["", " ", "-", "--", "-x", "x", "ü", "名前", "a b", "[", "]", "=", ",", "'", '"']
 JUNK_WORDS += ["none", "null", "true", "{}", "[]", "$HOME", "*", "\t", "\r", "\x1e", "0x10"]
+JUNK_WORDS += ["\n", "a\nb", "\u2028"]
 JUNK = st.sampled_from(JUNK_WORDS) | TEXT
-#: huge numbers: past anything allocatable (a crop of 10**6 px is refused by numpy at once;
-#: a crop or a case count between ~100 and 10**6 would run for minutes: never drawn)
+#: huge numbers: past anything allocatable (a crop past ``MAX_CROP_SIZE`` is refused at
+#: once; a crop or a case count between ~100 and 10**6 would run for minutes: never drawn)
 HUGE = st.integers(10**6, 10**40).map(str) | st.integers(-(10**40), -(10**6)).map(str)
 #: integers as the command line writes them: small, negative, huge
 INTEGERS = st.sampled_from(["0", "1", "2", "3", "-1", "-7", "+2", "007"]) | HUGE
@@ -361,8 +356,6 @@ NOT_RATIOS = st.sampled_from(["-0.1", "1.5", "nan", "inf", "1e400", "[0.4]", "0.
 PARAM_VALUES = ["0", "1", "2", "5", "-1", "0.5", "0.999", "1e-9", "100000", "1e300", "-1e300"]
 PARAM_VALUES += ["99999999999999999999", "nan", "inf", "true", "false", "none", "2-6", "0-1"]
 PARAM_VALUES += ["6-2", "1-100000", "default"]
-#: the values above past any crop (a radius or a grid of 10**5 px and more)
-LARGE_VALUES = ("100000", "99999999999999999999", "1-100000")
 #: ... and values that do not
 BAD_PARAM_VALUES = ["maybe", "", "x", "[1,2]", "0-", "ü", "a+b", "1,2", "=", "[", "]"]
 
@@ -374,15 +367,11 @@ class Family:
 
     keys: dict[str, list[str]]
     extra_values: tuple[str, ...] = ()
-    #: (name, key) whose values stay at most a few hundred (see ``LARGE_VALUES``)
-    small: frozenset[tuple[str, str]] = frozenset()
 
     def good(self, most: int = 3) -> st.SearchStrategy:
         """'name' or 'name[key=value,...]' with the name's own keys and values that parse;
         up to ``most`` of them, comma-separated."""
-        every = [*PARAM_VALUES, *self.extra_values]
-        values = st.sampled_from(every)
-        small = st.sampled_from([value for value in every if value not in LARGE_VALUES])
+        values = st.sampled_from([*PARAM_VALUES, *self.extra_values])
 
         @st.composite
         def one(draw: Any) -> str:
@@ -391,7 +380,7 @@ class Family:
             if not keys or draw(st.integers(0, 2)):  # mostly as is: parameters often refuse
                 return name
             chosen = draw(st.lists(st.sampled_from(keys), max_size=3, unique=True))
-            pairs = [(key, draw(small if (name, key) in self.small else values)) for key in chosen]
+            pairs = [(key, draw(values)) for key in chosen]
             return f"{name}[{','.join(f'{key}={value}' for key, value in pairs)}]"
 
         return st.lists(one(), min_size=1, max_size=most).map(",".join)
@@ -402,8 +391,6 @@ class Family:
         names = sorted(self.keys)
         every_key = sorted({key for keys in self.keys.values() for key in keys}) or ["x"]
         values = [*PARAM_VALUES, *BAD_PARAM_VALUES]
-        if self.small:  # a well-formed bad component may hit a small key: none is large
-            values = [value for value in values if value not in LARGE_VALUES]
         return st.tuples(
             component([*names, "no-such-name"], every_key, values),
             st.lists(self.good(), max_size=2),
@@ -475,11 +462,6 @@ def _params_of(entry: Any) -> list[str]:
     return keys + (["preset"] if getattr(entry.factory, "presets", None) else [])
 
 
-def _crop_bounded(entry: Any) -> tuple[str, ...]:
-    """A noise model's severity parameters in pixels (that must fit the crop)."""
-    return tuple(getattr(entry.factory, "crop_bounded", ()) or ())
-
-
 def _presets(entry: Any) -> list[str]:
     return list(getattr(entry.factory, "presets", None) or {})
 
@@ -495,16 +477,9 @@ def pools() -> Pools:
     methods = family(METHODS)
     presets = tuple(sorted({preset for entry in NOISE_MODELS for preset in _presets(entry)}))
     noise_models = family(NOISE_MODELS, (*presets, "reader+distortion", "mixed", "bias+bias"))
-    # KNOWN: 'noise stats' and 'noise preview' do not check that a severity fits the crop
-    # (a sweep does): distortion[points=100000] is a MemoryError, a radius of 10**20 a
-    # ValueError (test_fuzz.py: test_a_noise_severity_past_the_crop_is_one_line, xfail).
-    # Their severities in pixels stay small until fixed.
-    in_pixels = {(entry.name, key) for entry in NOISE_MODELS for key in _crop_bounded(entry)}
-    noise_commands = dataclasses.replace(noise_models, small=frozenset(in_pixels))
     formats = family(DATASET_FORMATS)
-    # crops: never 65 px to 10**6 (minutes of work), and KNOWN: never 10**6 px or more
-    # (numpy's MemoryError escapes: test_fuzz.py: test_a_huge_crop_is_refused_in_one_line)
-    crops = st.sampled_from(["16", "24", "8"])
+    # crops: never 65 px to MAX_CROP_SIZE (minutes of work); past it, refused at once
+    crops = st.sampled_from(["16", "24", "8"] * 3 + [str(MAX_CROP_SIZE + 1), "1000000"]) | HUGE
     profile_keys = [item.name for item in dataclasses.fields(Profile) if item.name != "name"]
     profiles = Family({name: profile_keys for name in PROFILES}, ("16", "24"))
     # datasets: never lidc-phantom (building it takes ~20 s on first use)
@@ -560,10 +535,6 @@ def pools() -> Pools:
         "dataset_name": words_from("my-set", "../up", "a/b", ".hidden", "toy-disks"),
     }
     by_command = {
-        **{
-            (command, "noise_model"): Choice(noise_commands.good(), noise_commands.bad())
-            for command in (("noise", "stats"), ("noise", "preview"))
-        },
         (("report",), "runs_dir"): paths,
         (("status",), "runs_dir"): paths,
         (("list",), "kind"): words_from(
@@ -579,13 +550,13 @@ def pools() -> Pools:
 
 
 def _small_crop(profile: str) -> bool:
-    """A profile whose crop (if it sets one) is at most 64 px: more is minutes of work, and
-    10**6 px or more is KNOWN to escape as a MemoryError (see ``crops`` in ``pools``)."""
+    """A profile whose crop (if it sets one) is at most 64 px, or past ``MAX_CROP_SIZE``
+    (refused at once): one in between is minutes of work (see ``crops`` in ``pools``)."""
     for part in profile.replace("[", ",").replace("]", ",").split(","):
         key, _, value = part.partition("=")
         if key.strip() == "crop_size":
             try:
-                return float(value) <= 64
+                return not 64 < float(value) <= MAX_CROP_SIZE
             except ValueError:
                 return True
     return True
@@ -731,7 +702,7 @@ def junk(text: st.SearchStrategy) -> st.SearchStrategy:
     )
 
 
-#: a value for a sweep file (text as the KNOWN newline allows)
+#: a value for a sweep file
 JUNK_VALUE = junk(words(8))
 #: a value for a store's files: any text (a store is read, never echoed in a refusal)
 STORE_JUNK = junk(st.text(max_size=8))
@@ -798,10 +769,6 @@ def yaml_values(pools: Pools) -> dict[str, st.SearchStrategy]:
     }
 
 
-#: YAML lines never folded (a folded string cut short could load with a newline in it)
-WIDE = 10**6
-
-
 @st.composite
 def yaml_fault(draw: Any, pools: Pools, keys: list[str], aliases: list[str]) -> tuple:
     """One wrong entry of a sweep file: a key's value of the wrong type or malformed, an
@@ -832,9 +799,9 @@ def sweep_file(draw: Any, pools: Pools, keys: list[str], aliases: list[str]) -> 
 
     kind = draw(st.sampled_from(["mapping"] * 8 + ["junk", "bytes"]))
     if kind == "bytes":
-        return draw(st.binary(max_size=60)).replace(b"\n", b" ")  # one line: the KNOWN newline
+        return draw(st.binary(max_size=60))
     if kind == "junk":
-        return yaml.safe_dump(draw(JUNK_VALUE), allow_unicode=True, width=WIDE).encode()
+        return yaml.safe_dump(draw(JUNK_VALUE), allow_unicode=True).encode()
     values = yaml_values(pools)
     document: dict[Any, Any] = {"dataset": draw(values["dataset"])}
     for _ in range(draw(st.integers(0, 5))):
@@ -843,7 +810,7 @@ def sweep_file(draw: Any, pools: Pools, keys: list[str], aliases: list[str]) -> 
     for _ in range(draw(st.sampled_from([0, 0, 1, 1, 3]))):
         key, value = draw(yaml_fault(pools, keys, aliases))
         document[key] = value
-    text = yaml.safe_dump(document, allow_unicode=True, sort_keys=False, width=WIDE)
+    text = yaml.safe_dump(document, allow_unicode=True, sort_keys=False)
     spoil = draw(st.sampled_from(["none"] * 5 + ["twice", "latin1", "tag", "cut", "merge"]))
     if spoil == "twice":
         first = text.split("\n")[0]
@@ -864,21 +831,28 @@ def sweep_file(draw: Any, pools: Pools, keys: list[str], aliases: list[str]) -> 
 
 STORE_NAMES = ["result.json", "failed.json", "spec.json", "cases.parquet", "curve.parquet"]
 STORE_NAMES += ["noise.parquet", "predictions.npz", "noisy_example.npz", "notes.txt"]
-#: a metric as a run may hold it: in range, at the edges, NaN, infinite, negative.
-#: KNOWN: never near the largest float (1e308): the report's plot ticks overflow
-#: (test_fuzz.py: test_a_report_of_a_run_with_odd_case_columns_is_one_line, xfail)
-METRIC = st.floats(0, 1) | st.sampled_from([0.0, 1.0, float("nan"), float("inf"), -1.0, 1e6])
-#: a 0/1 flag per case, as a number. KNOWN: never infinite: the report's footnote makes
-#: it an int (test_fuzz.py: test_a_report_of_a_run_with_odd_case_columns_is_one_line)
-FLAG = st.sampled_from([0.0, 1.0, float("nan"), 0.5, -1.0, 1e6])
+#: numbers no metric of a case holds (a run with one is damaged: skipped by a report)
+ODD_NUMBERS = [float("nan"), float("inf"), -float("inf"), -1.0, 0.5, 2.0, 1e6, 1e308, -1e308]
+#: a number as a record's other tables and fields may hold it: in range, at the edges,
+#: NaN, infinite, negative, near the largest float
+METRIC = st.floats(0, 1) | st.sampled_from([0.0, 1.0, *ODD_NUMBERS])
+#: a case's score (DSC, IoU) as rmdbench writes it: in [0, 1], or NaN (undefined)
+SCORE = st.floats(0, 1) | st.sampled_from([0.0, 1.0, float("nan")])
+#: a case's surface distance as rmdbench writes it (the diagonal penalty is 45.25 px)
+DISTANCE = st.floats(0, 100) | st.sampled_from([0.0, 45.25, float("nan")])
+#: a 0/1 flag per case, as a number
+FLAG = st.sampled_from([0.0, 1.0])
+CASES = "cases.parquet"
+#: how many rows a cases table has: seldom none (a run without cases is damaged)
+CASE_ROWS = [0, 1, 1, 2, 2, 3, 3, 4, 4]
 #: the tables of a run as rmdbench writes them: column -> strategy of one cell
 TABLES = {
     "cases.parquet": {
         "case_id": st.sampled_from(["toy-041", "toy-042", "", "ü"]),
-        "dsc": METRIC,
-        "iou": METRIC,
-        "hd95": METRIC,
-        "assd": METRIC,
+        "dsc": SCORE,
+        "iou": SCORE,
+        "hd95": DISTANCE,
+        "assd": DISTANCE,
         "empty_both": FLAG,
         "empty_one": FLAG,
         "hd_unit": st.sampled_from(["mm", "px", ""]),
@@ -899,11 +873,6 @@ TABLES = {
         "flipped_fraction": METRIC,
     },
 }
-#: KNOWN: the report trusts these columns of a done run's table: one missing, or holding
-#: text, booleans or nulls, raises KeyError/TypeError/ValueError (test_fuzz.py:
-#: test_a_report_of_a_run_with_odd_case_columns_is_one_line, xfail): never dropped nor
-#: retyped until fixed (the report test asks for the DSC only)
-TRUSTED = {"cases.parquet": ("dsc", "empty_one", "empty_both")}
 CELL = (
     st.none()
     | st.floats(allow_nan=True, allow_infinity=True)
@@ -935,54 +904,43 @@ def parquet_bytes(columns: dict[str, list]) -> bytes:
 
 @st.composite
 def table(draw: Any, name: str = "cases.parquet") -> bytes:
-    """A record table: as rmdbench writes it (any number of rows, extreme values), with a
-    column dropped, retyped or added, or bytes that are not parquet."""
-    kind = draw(st.sampled_from(["written"] * 8 + ["changed", "bytes"]))
+    """A record table: as rmdbench writes it (any number of rows: a cases table of none is
+    rare), with a column dropped, retyped (any cells), spoiled (a number no case holds) or
+    added, or bytes that are not parquet."""
+    kind = draw(st.sampled_from(["written"] * 7 + ["changed", "changed", "bytes"]))
     if kind == "bytes":
         return draw(st.binary(max_size=30))
-    # KNOWN: a report of a store whose only done run has no cases (a cases.parquet of no
-    # rows) divides by zero (test_fuzz.py: test_a_report_of_a_run_without_cases_is_one_line,
-    # xfail): a cases table has at least one row until that is fixed.
-    rows = draw(st.integers(1 if name == "cases.parquet" else 0, 4))
+    rows = draw(st.sampled_from(CASE_ROWS) if name == CASES else st.integers(0, 4))
     columns = {column: [draw(cell) for _ in range(rows)] for column, cell in TABLES[name].items()}
-    if name == "cases.parquet":
-        # KNOWN: a report whose runs' cases all have a NaN metric fails in its box plot
-        # (test_fuzz.py: test_a_report_of_runs_whose_metric_is_nan_is_one_line, xfail): the
-        # first case's DSC (the metric the report test asks for) is a number until fixed.
-        columns["dsc"][0] = draw(st.floats(0, 1) | st.sampled_from([-1.0, 1e6, float("inf")]))
     if kind == "changed":
-        changeable = sorted(set(columns) - set(TRUSTED.get(name, ())))
-        column = draw(st.sampled_from(changeable) | st.text(max_size=4))
-        change = draw(st.sampled_from(["drop", "retype"]))
+        column = draw(st.sampled_from(sorted(columns)) | st.text(max_size=4))
+        change = draw(st.sampled_from(["drop", "retype", "spoil"]))
         if change == "drop":
             columns.pop(column, None)
-        else:
+        elif change == "retype":
             columns[column] = [draw(CELL) for _ in range(rows)]
+        else:
+            cells = columns.setdefault(column, [0.0] * rows)
+            for row in draw(st.lists(st.integers(0, max(rows - 1, 0)), max_size=rows)):
+                cells[row] = draw(st.sampled_from(ODD_NUMBERS))
     return parquet_bytes(columns)
 
 
-#: the spec fields a report needs (rmdbench.reports.store_reader.REQUIRED_SPEC): a record
-#: without one is skipped as damaged
-REQUIRED_SPEC = ("dataset", "method", "noise_model", "noise_ratio", "seed")
-
-
 def spec_edit(base: dict) -> st.SearchStrategy:
-    """One change to a real run's spec: a required field dropped, an unknown field added,
-    a text field given other text, a number another number of its kind, a mapping another
-    key (with any JSON).
-
-    KNOWN: the report trusts the spec of a record that passes the identity check: a field
-    of another JSON type (method 1, noise_ratio 'x', noise_params 'x', method_params [1],
-    dataset [1], ...), a noise ratio past 1e300 or a spec without 'backbone' raise
-    (test_fuzz.py: test_a_report_of_a_run_with_an_odd_spec_is_one_line, xfail): no edit
-    changes a field's type, drops backbone or makes a ratio huge until fixed."""
+    """One change to a real run's spec: a field dropped, an unknown field added, a field
+    given any JSON (another type), a text field given other text, a number another number
+    of its kind (a noise ratio out of range, huge, NaN), a mapping another key (with any
+    JSON). A record whose spec is not one rmdbench writes is damaged: a report skips it."""
+    fields = sorted(base)
     texts = sorted(key for key, value in base.items() if isinstance(value, str))
     mappings = sorted(key for key, value in base.items() if isinstance(value, dict))
+    ratios = st.floats(-1, 2) | st.sampled_from([0, 1, 1e308, float("nan"), float("inf")])
     return st.one_of(
-        st.tuples(st.sampled_from(REQUIRED_SPEC), st.just(DROP)),
+        st.tuples(st.sampled_from(fields), st.just(DROP)),
         st.tuples(st.text(max_size=5).filter(lambda key: key not in base), STORE_JUNK),
+        st.tuples(st.sampled_from(fields), STORE_JUNK),
         st.tuples(st.sampled_from(texts), st.text(max_size=6)),
-        st.tuples(st.just("noise_ratio"), st.floats(-1, 2) | st.sampled_from([0, 1])),
+        st.tuples(st.just("noise_ratio"), ratios),
         st.tuples(st.just("seed"), st.integers(-(2**70), 2**70)),
         st.tuples(
             st.sampled_from(mappings),

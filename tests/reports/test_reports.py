@@ -591,6 +591,22 @@ def test_store_keeps_realised_noise_per_training_case(store):
     assert loaded.realised.groupby("run").size().eq(64).all()
 
 
+def test_a_filter_that_keeps_only_cases_without_a_number_is_reported(store, tmp_path):
+    """A run whose DSC is NaN for every case is damaged (skipped when read); a --filter can
+    still keep only such cases of good runs: the figures leave out the boxes without a
+    number instead of failing."""
+    target = clone(store, tmp_path, 6)
+    for path in target.glob("*/cases.parquet"):
+        cases = pd.read_parquet(path)
+        cases.loc[cases["case_id"] == cases["case_id"].iloc[0], "dsc"] = math.nan
+        cases.to_parquet(path, index=False)
+    first = pd.read_parquet(next(target.glob("*/cases.parquet")))["case_id"].iloc[0]
+    options = ReportOptions(metrics=("dsc",), qualitative=False, filters=(f"case_id={first}",))
+    report = build_report(target, tmp_path / "out", options)
+    assert (tmp_path / "out" / "box_dsc.png") in report.files
+    assert "nan" in report.path.read_text()
+
+
 def test_runs_of_one_profile_name_with_other_values_get_their_own_tables(store, tmp_path):
     target = clone(store, tmp_path, 6)
     for path in list(target.glob(f"*/{RESULT_FILE}"))[:3]:
