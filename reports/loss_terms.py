@@ -95,3 +95,18 @@ def loss_term_lines(activity: pd.DataFrame) -> list[str]:
         "",
     ]
     return lines
+
+
+def inactive_notes(activity: pd.DataFrame) -> list[str]:
+    """One note per method and term that did nothing in every run of it: worth reading
+    before its row of the results."""
+    if activity.empty:
+        return []
+    notes = []
+    for (method, term), group in activity.groupby(["method_label", "term"], sort=True):
+        if bool(group["inactive"].all()):
+            notes.append(
+                f"{method}: its '{term}' term stayed below {INACTIVE_SHARE:g} of the gradient "
+                f"after warm-up in all {len(group)} run(s); it does not act (Loss-term activity)"
+            )
+    return notes

@@ -17,6 +17,7 @@ from rmdbench.errors import UserError
 from rmdbench.metrics import CONVENTIONS, METRIC_KEYS
 
 from .filters import apply_filters
+from .loss_terms import inactive_notes, loss_term_lines, term_activity
 from .plots import (
     plot_case_boxes,
     plot_critical_difference,
@@ -334,6 +335,8 @@ def build_report(
     report = Report(path=out_dir / "report.md", notes=list(store.notes))
 
     main, ablations = split_ablations(cases)
+    activity = term_activity(store)
+    report.notes += inactive_notes(activity)
     reference = options.reference
     if reference not in set(main["method_label"]):
         report.notes.append(
@@ -367,6 +370,8 @@ def build_report(
 
     for method, method_cases in ablations.items():
         lines += _ablation_section(method, method_cases, store, options, tables)
+
+    lines += loss_term_lines(activity)
 
     lines += ["## Ranks across settings", ""]
     for metric in options.metrics:
