@@ -40,6 +40,15 @@ HANG_SECONDS = 30
 NO_DEVICE = "fuzz-no-device"
 #: scales every test's ``max_examples``: RMDBENCH_FUZZ_SCALE=20 for a deeper run by hand
 SCALE_VARIABLE = "RMDBENCH_FUZZ_SCALE"
+#: RMDBENCH_FUZZ_RANDOM=1 draws new examples every run; by default the examples are the
+#: same every run (derandomised), so CI is a regression test that cannot turn red by chance
+RANDOM_VARIABLE = "RMDBENCH_FUZZ_RANDOM"
+
+
+def derandomised() -> bool:
+    """Whether hypothesis draws the same examples every run (the default; see
+    ``RANDOM_VARIABLE``)."""
+    return os.environ.get(RANDOM_VARIABLE, "") != "1"
 
 
 def examples(count: int) -> int:
