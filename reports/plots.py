@@ -1,6 +1,12 @@
 """Figures for the report: metric vs noise ratio with confidence bands, per-case box plots,
-realised noise vs test metric, the critical-difference diagram and a qualitative figure.
-Every function writes one PNG and returns its path; one panel per setting.
+realised noise vs test metric, memorisation curves, the critical-difference diagram and a
+qualitative figure. Every function writes one PNG and returns its path; one panel per
+setting (per setting and ratio for the memorisation curves).
+
+The band rule (``mean_and_band``, ``draw_runs``): a line is the mean over seeds of run
+scores; where 3 or more seeds ran, a band shows the 95% percentile-bootstrap interval of
+that mean (the tables' intervals); where fewer did, the individual seeds are drawn as
+points instead, since an interval from two runs would be invented.
 
 Runs without cases, or whose metric is NaN for every case, never get here: reading the
 store skips them as damaged (``reports.store_reader``), so every panel has runs with a
@@ -19,6 +25,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
+from .runstats import MIN_RUNS, bootstrap_band, bootstrap_mean
 from .stats import FriedmanResult, cliques
 from .tables import lower_is_better, per_run_means, row_column, setting_groups
 
@@ -48,33 +55,90 @@ def _metric_name(metric: str) -> str:
     return metric.upper().replace("_CLASS", " class ")
 
 
+def mean_and_band(samples: np.ndarray) -> pd.DataFrame:
+    """Per column of ``samples`` (seeds x points; NaN where a seed has no run there): the
+    mean over seeds, n, and the 95% bootstrap interval of the mean (``low``, ``high``),
+    NaN where n < 3. Complete columns are bootstrapped in one vectorised call."""
+    samples = np.asarray(samples, dtype=float)
+    n = np.sum(~np.isnan(samples), axis=0)
+    with np.errstate(invalid="ignore"):
+        mean = np.where(n > 0, np.nansum(samples, axis=0) / np.maximum(n, 1), np.nan)
+    low = np.full(samples.shape[1], np.nan)
+    high = np.full(samples.shape[1], np.nan)
+    complete = (n == samples.shape[0]) & (n >= MIN_RUNS)
+    if complete.any():
+        low[complete], high[complete] = bootstrap_band(samples[:, complete])
+    for column in np.flatnonzero(~complete & (n >= MIN_RUNS)):
+        interval = bootstrap_mean(samples[:, column])
+        low[column], high[column] = interval.low, interval.high
+    return pd.DataFrame({"mean": mean, "n": n, "low": low, "high": high})
+
+
+def draw_runs(axis, x: np.ndarray, samples: np.ndarray, label: str, color: str) -> pd.DataFrame:
+    """The mean over seeds as a line; a bootstrap band where n ≥ 3, the seeds themselves
+    as points where n < 3. Returns what was drawn (``mean_and_band``)."""
+    x = np.asarray(x, dtype=float)
+    band = mean_and_band(samples)
+    axis.plot(x, band["mean"], marker="o", markersize=3, label=label, color=color)
+    banded = np.isfinite(band["low"].to_numpy())
+    if banded.any():
+        axis.fill_between(
+            x, band["low"], band["high"], where=banded, alpha=0.18, color=color, linewidth=0
+        )
+    few = (~banded) & (band["n"].to_numpy() > 0)
+    if few.any():
+        rows, columns = np.nonzero(~np.isnan(samples[:, few]))
+        axis.scatter(
+            x[few][columns], samples[:, few][rows, columns], s=14, color=color, alpha=0.7,
+            marker="x", linewidths=1,
+        )  # fmt: skip
+    return band
+
+
+BAND_CAPTION = "line: mean over seeds; band: 95% bootstrap CI (≥3 seeds); ×: each seed (<3 seeds)"
+
+
 def plot_metric_vs_ratio(cases: pd.DataFrame, path: Path, metric: str = "dsc") -> Path:
-    """Mean test ``metric`` against noise ratio, one line per method, with a 95% confidence
-    interval of the mean (normal approximation) over seeds, or over test cases when there
-    is one seed."""
+    """Mean test ``metric`` (run scores: means over test cases) against noise ratio, one
+    line per method, with the band rule over seeds (``draw_runs``)."""
     groups = setting_groups(cases)
     figure, axes = _panels(len(groups), 5.5, 4)
     row = row_column(cases)
     for axis, (title, group) in zip(axes, groups, strict=True):
         runs = per_run_means(group, metric, row)
-        one_seed = runs["seed"].nunique() == 1
-        source = group if one_seed else runs
-        stats = source.groupby([row, "noise_ratio"])[metric].agg(["mean", "std", "count"])
-        stats = stats.reset_index()
-        stats["half_width"] = (1.96 * stats["std"] / stats["count"].pow(0.5)).fillna(0)
-        for method, lines in stats.groupby(row):
-            lines = lines.sort_values("noise_ratio")
-            x, mean, half = lines["noise_ratio"], lines["mean"], lines["half_width"]
-            drawn = axis.plot(x, mean, marker="o", label=method)
-            axis.fill_between(x, mean - half, mean + half, alpha=0.15, color=drawn[0].get_color())
-        spread = "test cases" if one_seed else "seeds"
-        axis.set_title(f"{title}\n95% CI of the mean over {spread}", fontsize=9)
+        for number, (method, lines) in enumerate(runs.groupby(row)):
+            wide = lines.pivot_table(index="seed", columns="noise_ratio", values=metric)
+            draw_runs(axis, wide.columns, wide.to_numpy(), method, f"C{number % 10}")
+        axis.set_title(f"{title}\n{BAND_CAPTION}", fontsize=8)
         axis.set_xlabel("noise ratio (fraction of training masks corrupted)")
-        axis.set_ylabel(f"test {_metric_name(metric)}")
+        axis.set_ylabel(f"test {_metric_name(metric)} (run mean)")
         if not lower_is_better(metric):
             axis.set_ylim(0, 1.02)
         axis.grid(alpha=0.3)
         axis.legend(fontsize=8)
+    return _save(figure, path)
+
+
+def plot_memorisation(curves: pd.DataFrame, path: Path, title: str) -> Path:
+    """Clean validation DSC against training progress (epoch / (epochs − 1)), one panel
+    per noise ratio of one setting, one line per method, the band rule over seeds."""
+    ratios = sorted(curves["noise_ratio"].unique())
+    figure, axes = _panels(len(ratios), 4.8, 3.6)
+    methods = sorted(curves["method_label"].unique())
+    for axis, ratio in zip(axes, ratios, strict=True):
+        at_ratio = curves[curves["noise_ratio"] == ratio]
+        for number, method in enumerate(methods):
+            lines = at_ratio[at_ratio["method_label"] == method]
+            if lines.empty:
+                continue
+            wide = lines.pivot_table(index="seed", columns="progress", values="val_dsc")
+            draw_runs(axis, wide.columns, wide.to_numpy(), method, f"C{number % 10}")
+        axis.set_title(f"{title} · r={ratio:g}\n{BAND_CAPTION}", fontsize=8)
+        axis.set_xlabel("training progress (epoch / (epochs − 1))")
+        axis.set_ylabel("clean validation DSC")
+        axis.set_ylim(0, 1.02)
+        axis.grid(alpha=0.3)
+        axis.legend(fontsize=7)
     return _save(figure, path)
 
 

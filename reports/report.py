@@ -1,6 +1,9 @@
-"""``rmdbench report``: a run store -> report.md (tables in the paper's layout with
-significance marks, ablation tables, Friedman ranks, figures, footnotes with conventions,
-profile, realised noise and package versions) plus tables.tex / tables.csv on request."""
+"""``rmdbench report``: a run store -> report.md (tables in the paper's layout whose
+statistics are over runs: means over seeds with bootstrap intervals, P(better than the
+reference) over seed-paired runs, a seed-power line, and the per-case Wilcoxon tests as a
+secondary table; ablation tables, Friedman ranks over runs, memorisation curves, figures,
+footnotes with conventions, profile, realised noise and package versions) plus
+tables.tex / tables.csv on request."""
 
 from __future__ import annotations
 
@@ -18,24 +21,38 @@ from rmdbench.metrics import CONVENTIONS, METRIC_KEYS
 
 from .filters import apply_filters
 from .loss_terms import inactive_notes, loss_term_lines, term_activity
+from .memorisation import memorisation_lines
 from .plots import (
     plot_case_boxes,
     plot_critical_difference,
     plot_metric_vs_ratio,
     plot_realised_noise,
 )
-from .stats import ALPHA, friedman, paired_wilcoxon
+from .runstats import CONFIDENCE, MIN_RUNS
+from .stats import (
+    ALPHA,
+    friedman,
+    paired_wilcoxon,
+    pooled_improvement,
+    power_line,
+    probability_of_improvement,
+    seed_power,
+)
 from .store_reader import RunStoreData, check_conventions, check_duplicates, load_store
 from .tables import (
     MetricTable,
     build_table,
+    improvement_markdown,
+    improvement_text,
     latex_document,
     lower_is_better,
     setting_groups,
     to_latex,
     to_markdown,
     to_rows,
+    wilcoxon_markdown,
 )
+from .tuned import mark_tuned, tuned_note
 
 FORMATS = ("md", "latex", "csv")
 #: what drawing the qualitative figure may raise on a missing dataset or a damaged .npz
@@ -121,32 +138,89 @@ def split_ablations(cases: pd.DataFrame) -> tuple[pd.DataFrame, dict[str, pd.Dat
     return main, ablations
 
 
-def _significance(
-    group: pd.DataFrame, metric: str, reference: str, row: str, alpha: float
-) -> tuple[pd.DataFrame | None, str]:
-    """The Wilcoxon results of one table and the footnote that explains its marks."""
+@dataclass
+class Comparisons:
+    """One table's comparisons against its reference: P(better) per ratio and pooled over
+    the ratios (over seed-paired runs), the per-case Wilcoxon tests, and ``missing``, the
+    sentence that replaces them when there is nothing to compare with."""
+
+    reference: str
+    shown_as: str  # how footnotes name the reference ('rmd', 'rmd (default)')
+    improvement: pd.DataFrame | None = None
+    pooled: pd.DataFrame | None = None
+    wilcoxon: pd.DataFrame | None = None
+    missing: str = ""
+
+
+def compare(
+    group: pd.DataFrame, metric: str, reference: str, row: str, alpha: float, shown_as: str
+) -> Comparisons:
+    """Every row label of one table against ``reference``: over runs and over cases."""
+    found = Comparisons(reference, shown_as)
     if reference not in set(group[row]):
-        return None, (
-            f"No significance marks: the reference '{reference}' has no runs in this table "
+        found.missing = (
+            f"No significance marks: the reference '{shown_as}' has no runs in this table "
             "(choose another with --reference)."
         )
-    tests = paired_wilcoxon(group, metric, reference, row=row, alpha=alpha)
-    if tests.empty:
-        return None, f"No significance marks: nothing to pair with '{reference}'."
-    pairs = int(tests["n_pairs"].median())
-    return tests, (
-        f"† differs from {reference}: two-sided paired Wilcoxon signed-rank test on per-case "
-        f"{metric.upper()} (pairs: the same test case and seed, median {pairs} pairs), "
-        f"Holm-corrected over the {len(tests)} comparisons of this table, p < {alpha:g}."
-    )
+        return found
+    found.improvement = probability_of_improvement(group, metric, reference, row)
+    if found.improvement.empty:
+        found.missing = f"No significance marks: nothing to pair with '{shown_as}'."
+        return found
+    found.pooled = pooled_improvement(group, metric, reference, row)
+    found.wilcoxon = paired_wilcoxon(group, metric, reference, row=row, alpha=alpha)
+    return found
 
 
-def _table_block(table: MetricTable, significance_note: str) -> tuple[list[str], str]:
-    """Markdown lines of one table with its own footnote; and the footnote text."""
+def _headline_footnote(table: MetricTable, comparisons: Comparisons) -> str:
+    """What the cells, bold, † and ‡ of the headline table mean."""
+    spread = table.spread_note()
     best = "lowest" if lower_is_better(table.metric) else "highest"
-    note = f"{table.spread_note()[0].upper()}{table.spread_note()[1:]}; bold: {best} in its column."
-    footnote = f"{note} {significance_note}".strip()
-    return [f"### {table.title}", "", to_markdown(table), "", f"> {footnote}", ""], footnote
+    text = f"{spread[0].upper()}{spread[1:]}; bold: {best} in its column."
+    if comparisons.missing:
+        text += f" {comparisons.missing}"
+    else:
+        text += (
+            f" † P({table.row_title} better than {comparisons.shown_as}) over seed-paired runs "
+            f"(same setting, ratio and seed; ties count ½) has a {CONFIDENCE:.0%} bootstrap CI "
+            f"excluding 0.5 (not corrected for the number of comparisons); with "
+            f"fewer than {MIN_RUNS} pairs there is no CI and no mark."
+        )
+    note = tuned_note(table.tuned_rules)
+    return f"{text} {note}".strip()
+
+
+def _comparison_blocks(table: MetricTable, comparisons: Comparisons, alpha: float) -> list[str]:
+    """The P(better) table and, secondary, the per-case Wilcoxon table under a headline."""
+    if comparisons.missing:
+        return []
+    metric, shown = table.metric.upper(), comparisons.shown_as
+    pairs = int(comparisons.wilcoxon["n_pairs"].median()) if len(comparisons.wilcoxon) else 0
+    return [
+        f"#### P({table.row_title} better than {shown}) · over seed-paired runs",
+        "",
+        improvement_markdown(table, comparisons.improvement, comparisons.pooled),
+        "",
+        f"> The fraction of seed-paired runs (same setting, ratio and seed) in which the "
+        f"{table.row_title} scored better {metric} than {shown} (ties ½), with a "
+        f"{CONFIDENCE:.0%} percentile-bootstrap CI over the pairs; 'all r': every pair of the "
+        f"table, resampled within each ratio (one seed's runs at several ratios share their "
+        f"initial weights, so read it as optimistic). † the CI excludes 0.5: the difference "
+        f"is called. Fewer than {MIN_RUNS} pairs (seeds) in a cell or ratio: no CI, never "
+        "called.",
+        "",
+        f"#### These trained networks, per case · paired Wilcoxon against {shown}",
+        "",
+        wilcoxon_markdown(table, comparisons.wilcoxon),
+        "",
+        f"> Median per-case difference ({table.row_title} − {shown}) and Holm-corrected p of "
+        f"a two-sided paired Wilcoxon signed-rank test on per-case {metric} (pairs: the same "
+        f"test case and seed, median {pairs} pairs), Holm-corrected over the "
+        f"{len(comparisons.wilcoxon)} comparisons of this table; \\* p < {alpha:g}. It asks "
+        "whether these particular trained networks differ on these test cases, not whether "
+        "the method wins when trained again: that is the question of the tables above.",
+        "",
+    ]
 
 
 @dataclass
@@ -165,31 +239,40 @@ def _setting_tables(
     tables: TableOutput,
     ablation_of: str | None = None,
 ) -> list[str]:
-    """The tables of one setting, one per metric, then the setting's footnote. Rows are
-    the methods, marked against ``options.reference``; in the ablation of a method, its
-    variants, marked against its defaults."""
+    """The tables of one setting, one headline per metric with its comparisons and seed
+    power, then the setting's footnote. Rows are the methods, compared with
+    ``options.reference``; in the ablation of a method, its variants, compared with its
+    defaults."""
     reference, row, order, row_title = options.reference, "method_label", None, "method"
+    shown_as = reference
     if ablation_of is not None:
         reference, row, order, row_title = "default", "method_variant", ["default"], "variant"
+        shown_as = f"{ablation_of} (default)"
     unit = hd_unit(group)
     lines = []
     for metric in options.metrics:
-        tests, note = _significance(group, metric, reference, row, options.alpha)
-        if ablation_of is not None:
-            note = note.replace("differs from default", f"differs from {ablation_of} (default)")
+        comparisons = compare(group, metric, reference, row, options.alpha, shown_as)
         table = build_table(
             group,
             metric,
             f"{title} · {metric_title(metric, unit)}",
-            significance=tests,
+            significance=comparisons.wilcoxon,
             reference=reference,
             row=row,
             order=order,
             row_title=row_title,
+            improvement=comparisons.improvement,
         )
-        block, footnote = _table_block(table, note)
-        lines += block
-        tables.latex.append(to_latex(table, footnote))
+        footnote = _headline_footnote(table, comparisons)
+        paired_with = None if comparisons.missing else shown_as
+        power = power_line(
+            seed_power(group, metric, None if comparisons.missing else reference, row),
+            metric,
+            paired_with,
+        )
+        lines += [f"### {table.title}", "", to_markdown(table), "", f"> {footnote}", ">"]
+        lines += [f"> {power}", "", *_comparison_blocks(table, comparisons, options.alpha)]
+        tables.latex.append(to_latex(table, f"{footnote} {power}"))
         tables.rows.append(to_rows(table))
     return [*lines, *setting_footnote(group, store), ""]
 
@@ -276,17 +359,20 @@ def provenance_lines(store: RunStoreData) -> list[str]:
 
 
 def friedman_section(
-    cases: pd.DataFrame, metric: str, out_dir: Path, alpha: float
+    cases: pd.DataFrame, metric: str, out_dir: Path, alpha: float, reference: str | None = None
 ) -> tuple[list[str], list[Path]]:
-    """Average ranks over blocks, the Friedman test and a critical-difference diagram."""
+    """Average ranks over blocks of runs, the Friedman test, a critical-difference diagram
+    and P(better than ``reference``) pooled over every setting."""
     result = friedman(cases, metric, alpha=alpha)
     heading = f"### Average ranks · {metric_title(metric, hd_unit(cases))}"
+    pooled = pooled_lines(cases, metric, reference)
     if result is None:
         return [
             heading,
             "",
             "Too few methods or blocks to rank (need 2 methods in 2 blocks).",
             "",
+            *pooled,
         ], []
     lines = [heading, "", "| method | average rank |", "|:---|---:|"]
     lines += [f"| {name} | {rank:.2f} |" for name, rank in result.average_ranks.items()]
@@ -297,8 +383,9 @@ def friedman_section(
     )
     lines += [
         "",
-        f"> Rank 1 = best; blocks: dataset × noise setting × ratio × seed (N = {result.n_blocks}, "
-        f"run means over test cases), k = {result.k} methods. {test}. Nemenyi critical "
+        f"> Rank 1 = best; blocks are runs, not test cases: one block per dataset × noise "
+        f"setting × ratio × seed (N = {result.n_blocks}), each method scored by its run's mean "
+        f"over test cases; k = {result.k} methods. {test}. Nemenyi critical "
         f"difference at α = {alpha:g}: CD = {result.critical_difference:.2f} — methods whose "
         "average ranks differ by less are joined in the diagram (not significantly different). "
         "Blocks of one seed at several ratios share test cases, so they are not independent; "
@@ -307,8 +394,39 @@ def friedman_section(
         "",
     ]
     path = plot_critical_difference(result, out_dir / f"cd_{metric}.png")
-    lines += [f"![critical-difference diagram, {metric}]({path.name})", ""]
+    lines += [f"![critical-difference diagram, {metric}]({path.name})", "", *pooled]
     return lines, [path]
+
+
+def pooled_lines(cases: pd.DataFrame, metric: str, reference: str | None) -> list[str]:
+    """P(better than ``reference``) over every seed-paired run of every setting, the
+    bootstrap stratified over (setting, ratio); clean runs shown twice count once."""
+    if "shared_clean" in cases:
+        cases = cases[~cases["shared_clean"]]
+    if reference is None or reference not in set(cases["method_label"]):
+        return []
+    pooled = pooled_improvement(cases, metric, reference, "method_label")
+    if pooled.empty:
+        return []
+    lines = [
+        f"#### P(method better than {reference}) · every setting",
+        "",
+        f"| method | P(better than {reference}) |",
+        "|:---|---:|",
+    ]
+    lines += [
+        f"| {line['row']} | {improvement_text(line)} |"
+        for _, line in pooled.sort_values("p_better", ascending=False).iterrows()
+    ]
+    return [
+        *lines,
+        "",
+        f"> Over every setting: the fraction of seed-paired runs (same setting, ratio and "
+        f"seed) in which the method scored better {metric.upper()} than {reference} (ties ½), "
+        f"{CONFIDENCE:.0%} percentile-bootstrap CI resampling pairs within each setting and "
+        f"ratio (no CI when one has fewer than {MIN_RUNS} seeds). † the CI excludes 0.5.",
+        "",
+    ]
 
 
 def write_report(
@@ -333,6 +451,8 @@ def build_report(
     out_dir = Path(out_dir or runs_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     report = Report(path=out_dir / "report.md", notes=list(store.notes))
+    cases, tuned_notes = mark_tuned(cases, store.root)
+    report.notes += tuned_notes
 
     main, ablations = split_ablations(cases)
     activity = term_activity(store)
@@ -373,9 +493,14 @@ def build_report(
 
     lines += loss_term_lines(activity)
 
+    section, paths, note = memorisation_lines(store, out_dir)
+    lines += section
+    report.files += paths
+    report.notes += [note] if note else []
+
     lines += ["## Ranks across settings", ""]
     for metric in options.metrics:
-        section, paths = friedman_section(main, metric, out_dir, options.alpha)
+        section, paths = friedman_section(main, metric, out_dir, options.alpha, reference)
         lines += section
         report.files += paths
 

@@ -1,6 +1,13 @@
-"""Significance: per-case paired Wilcoxon signed-rank tests against a reference method
-(Holm-corrected within a table), and a Friedman test with average ranks and the Nemenyi
-critical difference across settings (Demšar, JMLR 2006)."""
+"""Comparisons against a reference method.
+
+- Over runs (the headline): the probability of improvement P(method better than reference)
+  over seed-paired runs, with a bootstrap interval over pairs (``probability_of_improvement``,
+  ``pooled_improvement``), and the seeds a table would need (``seed_power``). Runs are
+  paired by seed: seed s of every method sees the same batches and initial weights.
+- Over test cases (secondary: these trained networks, per case): paired Wilcoxon
+  signed-rank tests, Holm-corrected within a table.
+- Across settings: a Friedman test whose blocks are runs (setting x ratio x seed), with
+  average ranks and the Nemenyi critical difference (Demšar, JMLR 2006)."""
 
 from __future__ import annotations
 
@@ -12,11 +19,27 @@ import pandas as pd
 from scipy import stats as scipy_stats
 from statsmodels.stats.multitest import multipletests
 
+from .runstats import (
+    POWER_DELTA,
+    Interval,
+    improvement_ci,
+    improvement_outcomes,
+    pooled_sd,
+    seeds_needed_normal,
+    seeds_needed_t,
+)
 from .tables import lower_is_better, per_run_means, row_column
 
 ALPHA = 0.05
 PAIR_KEYS = ("case_id", "seed")  # within one table cell: same noise setting and ratio
 BLOCK_KEYS = ("dataset", "noise_setting", "profile_setting", "backbone", "noise_ratio", "seed")
+#: what pairs two runs within one table: same setting (constant there), ratio and seed
+RUN_PAIR_KEYS = ("noise_ratio", "seed")
+#: what a pooled P(better) stratifies over: every setting and ratio it pools
+STRATUM_KEYS = ("dataset", "noise_setting", "profile_setting", "backbone", "noise_ratio")
+IMPROVEMENT_COLUMNS = ["row", "noise_ratio", "n_pairs", "p_better", "ci_low", "ci_high", "called"]
+#: metrics whose power line uses ``POWER_DELTA`` (a difference in overlap, 0 to 1)
+OVERLAP_METRICS = ("dsc", "iou")
 WILCOXON_COLUMNS = [
     "row",
     "noise_ratio",
@@ -166,3 +189,150 @@ def cliques(ranks: pd.Series, critical_difference: float) -> list[list[str]]:
         ):
             groups.append(names[start : end + 1])
     return groups
+
+
+def paired_runs(cases: pd.DataFrame, metric: str, row: str | None = None) -> pd.DataFrame:
+    """Run scores (mean over test cases) side by side: one line per (setting, ratio, seed),
+    one column per row label; NaN where that method has no run of that seed. (Clean runs
+    shown for several noise settings are there once per setting: a caller pooling across
+    settings leaves the copies out, as ``friedman`` does.)"""
+    row = row or row_column(cases)
+    runs = per_run_means(cases, metric, row)
+    keys = [key for key in (*STRATUM_KEYS, "seed") if key in runs]
+    return runs.pivot_table(index=keys, columns=row, values=metric)
+
+
+def _strata_labels(wide: pd.DataFrame) -> list[str]:
+    """Each pair's stratum (its setting and ratio), as one label."""
+    names = [name for name in wide.index.names if name in STRATUM_KEYS]
+    frame = wide.index.to_frame(index=False)[names]
+    return ["|".join(map(str, values)) for values in frame.itertuples(index=False)]
+
+
+def _improvement(
+    wide: pd.DataFrame, name: str, reference: str, metric: str, stratified: bool
+) -> Interval:
+    """P(``name`` better than ``reference``) over the pairs of ``wide`` where both ran."""
+    pairs = wide[[name, reference]].dropna()
+    outcomes = improvement_outcomes(pairs[name], pairs[reference], lower_is_better(metric))
+    return improvement_ci(outcomes, _strata_labels(pairs) if stratified else None)
+
+
+def _record(name: str, ratio: float, interval: Interval) -> dict:
+    return {
+        "row": name,
+        "noise_ratio": ratio,
+        "n_pairs": interval.n,
+        "p_better": interval.estimate,
+        "ci_low": interval.low,
+        "ci_high": interval.high,
+        "called": interval.excludes(0.5),
+    }
+
+
+def probability_of_improvement(
+    cases: pd.DataFrame, metric: str, reference: str, row: str | None = None
+) -> pd.DataFrame:
+    """Per row label and noise ratio of one table: P(row better than ``reference``) over
+    runs paired by seed (ties 1/2), its 95% bootstrap interval over the pairs and
+    ``called`` (the interval excludes 1/2; never with fewer than 3 pairs, which get no
+    interval: ``runstats.MIN_RUNS``)."""
+    wide = paired_runs(cases, metric, row)
+    records = []
+    if reference in wide:
+        for ratio, at_ratio in wide.groupby(level="noise_ratio"):
+            for name in wide.columns:
+                if name != reference and at_ratio[[name, reference]].notna().all(axis=1).any():
+                    interval = _improvement(at_ratio, name, reference, metric, stratified=False)
+                    records.append(_record(name, ratio, interval))
+    return pd.DataFrame(records, columns=IMPROVEMENT_COLUMNS)
+
+
+def pooled_improvement(
+    cases: pd.DataFrame, metric: str, reference: str, row: str | None = None
+) -> pd.DataFrame:
+    """Per row label: P(row better than ``reference``) over every seed-paired run in
+    ``cases`` (all ratios, all settings), the bootstrap stratified over (setting, ratio)
+    so each resample keeps the design's mix. ``noise_ratio`` is NaN (all of them)."""
+    wide = paired_runs(cases, metric, row)
+    records = []
+    if reference in wide:
+        for name in wide.columns:
+            if name != reference and wide[[name, reference]].notna().all(axis=1).any():
+                interval = _improvement(wide, name, reference, metric, stratified=True)
+                records.append(_record(name, math.nan, interval))
+    return pd.DataFrame(records, columns=IMPROVEMENT_COLUMNS)
+
+
+@dataclass
+class SeedPower:
+    """How many seeds a table's comparisons need: ``sd`` of paired seed differences
+    (``paired``) or of seed scores (not paired: no reference to pair with), its degrees
+    of freedom, the seeds needed for a ``delta`` difference at 80% power by the paired
+    t-test (``seeds_t``) and by the normal closed form (``seeds_normal``), and the most
+    seeds a cell of the table has (``seeds_now``)."""
+
+    sd: float
+    dof: int
+    paired: bool
+    seeds_t: int
+    seeds_normal: int
+    seeds_now: int
+    delta: float = POWER_DELTA
+
+
+def seed_power(
+    cases: pd.DataFrame, metric: str, reference: str | None, row: str | None = None
+) -> SeedPower | None:
+    """The power estimate of one table: the sd of (method − reference) run-score
+    differences of the same seed, pooled over every (method, ratio) of the table; without
+    a reference, the sd of seed scores within cells times √2 (two unpaired runs differ by
+    that much). None when no cell has two seeds."""
+    wide = paired_runs(cases, metric, row)
+    seeds_now = int(wide.notna().groupby(level="noise_ratio").sum().to_numpy().max(initial=0))
+    paired = reference is not None and reference in wide
+    groups = []
+    for _, at_ratio in wide.groupby(level="noise_ratio"):
+        for name in wide.columns:
+            if paired and name != reference:
+                groups.append((at_ratio[name] - at_ratio[reference]).dropna().to_numpy())
+            elif not paired:
+                groups.append(at_ratio[name].dropna().to_numpy())
+    sd, dof = pooled_sd(groups)
+    if not dof:
+        return None
+    sd_difference = sd if paired else sd * math.sqrt(2)
+    return SeedPower(
+        sd=sd_difference,
+        dof=dof,
+        paired=paired,
+        seeds_t=seeds_needed_t(sd_difference),
+        seeds_normal=seeds_needed_normal(sd_difference),
+        seeds_now=seeds_now,
+    )
+
+
+def power_line(power: SeedPower | None, metric: str, reference: str | None) -> str:
+    """The table's 'Seed power' sentence (one line, plain words)."""
+    base = metric.split("_class")[0]
+    name = metric.upper().replace("_CLASS", " class ")
+    if base not in OVERLAP_METRICS:
+        return (
+            f"Seed power: not computed for {name} (the detectable difference is set for "
+            f"overlap metrics: {POWER_DELTA:g} DSC/IoU)."
+        )
+    if power is None:
+        return "Seed power: not estimable (no cell has two seeds to measure seed variation)."
+    what = (
+        f"paired seed differences against {reference}"
+        if power.paired
+        else "seed scores (√2 × their sd: no reference to pair with)"
+    )
+    return (
+        f"Seed power: the sd of {what} is {power.sd:.3f} ({power.dof} degree"
+        f"{'s' if power.dof != 1 else ''} of freedom); "
+        f"detecting a {power.delta:g} {name} difference with 80% power (two-sided paired "
+        f"t-test, α = 0.05, noncentral t) needs {power.seeds_t} seeds per method (normal "
+        f"approximation ((z_0.975 + z_0.8)·sd/δ)²: {power.seeds_normal}); this table has at "
+        f"most {power.seeds_now}."
+    )

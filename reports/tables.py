@@ -1,14 +1,21 @@
-"""Tables in the paper's layout: methods as rows, noise ratios as columns, mean ± std over
-seeds (over test cases when there is one seed), n, the best of each column in bold and a
-mark where a method differs significantly from the reference; rendered as markdown,
-LaTeX (booktabs) or tidy CSV rows."""
+"""Tables in the paper's layout: methods as rows, noise ratios as columns. Each cell is the
+mean over seeds of the runs' scores (a run's score: its mean over test cases) with a 95%
+bootstrap interval over seeds (``reports.runstats``; no interval under 3 seeds), the best
+of each column in bold, † where P(method better than the reference) over seed-paired runs
+has an interval excluding 1/2, ‡ where ``rmdbench tune`` selected the configuration.
+Rendered as markdown, LaTeX (booktabs) or tidy CSV rows; the P(better) and per-case
+Wilcoxon tables that back the marks are rendered here too.
+"""
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
+
+from .runstats import MIN_RUNS, Interval, bootstrap_mean, format_interval
 
 LOWER_IS_BETTER = {"hd95", "assd"}  # surface distances; also printed with 2 digits
 RUN_KEYS = (
@@ -19,7 +26,31 @@ RUN_KEYS = (
     "method_label",
     "noise_ratio",
 )
+#: a cell pooling runs of several of these is bootstrapped within each (stratified)
+STRATA = ("dataset", "noise_setting", "profile_setting", "backbone")
 SIGNIFICANCE_MARK = "†"
+TUNED_MARK = "‡"
+#: the per-case Wilcoxon table's mark (a backslash keeps markdown from reading emphasis)
+WILCOXON_MARK = "\\*"
+#: the columns of a MetricTable's cells, in CSV order
+CELL_COLUMNS = [
+    "row",
+    "noise_ratio",
+    "mean",
+    "ci_low",
+    "ci_high",
+    "n",
+    "std",
+    "best",
+    "marked",
+    "p_better",
+    "p_better_low",
+    "p_better_high",
+    "n_pairs",
+    "p_holm",
+    "wilcoxon_significant",
+    "tuned",
+]
 
 
 def lower_is_better(metric: str) -> bool:
@@ -49,29 +80,39 @@ def per_run_means(cases: pd.DataFrame, metric: str, row: str | None = None) -> p
 
 
 def cell_stats(cases: pd.DataFrame, metric: str, row: str | None = None) -> pd.DataFrame:
-    """mean, std, n per (row, noise ratio): over seeds (of per-run means) when the cell has
-    several seeds, else over the test cases of its one run; ``spread`` says which."""
+    """Per (row, noise ratio): the mean over runs (seeds) of the run scores, its 95%
+    bootstrap interval over seeds (stratified over settings when a cell pools several;
+    NaN under 3 seeds), the std over seeds and n, the number of runs. One seed's test
+    cases are not a sample of retrainings, so a cell of one run has no interval at all."""
     row = row or row_column(cases)
     runs = per_run_means(cases, metric, row)
-    statistics = ["mean", "std", "count"]
-    by_seed = runs.groupby([row, "noise_ratio"])[metric].agg(statistics)
-    by_case = cases.groupby([row, "noise_ratio"])[metric].agg(statistics).reindex(by_seed.index)
-    several = by_seed["count"] > 1
-    stats = by_seed.copy()
-    stats.loc[~several, statistics] = by_case.loc[~several, statistics]
-    stats["spread"] = np.where(several, "seeds", "test cases")
-    stats = stats.rename(columns={"count": "n"}).reset_index()
-    stats["n"] = stats["n"].astype(int)
-    return stats.rename(columns={row: "row"})
+    strata = [key for key in STRATA if key in runs]
+    records = []
+    for (name, ratio), group in runs.groupby([row, "noise_ratio"], sort=True):
+        labels = group[strata].astype(str).agg("|".join, axis=1) if strata else None
+        interval = bootstrap_mean(group[metric].to_numpy(), labels)
+        records.append(
+            {
+                "row": name,
+                "noise_ratio": ratio,
+                "mean": interval.estimate,
+                "ci_low": interval.low,
+                "ci_high": interval.high,
+                "n": interval.n,
+                "std": float(group[metric].std()) if interval.n > 1 else math.nan,
+            }
+        )
+    return pd.DataFrame(records, columns=CELL_COLUMNS[:7])
 
 
 @dataclass
 class MetricTable:
-    """One table: its cells (a row per method x ratio) and what its footnote must say."""
+    """One table: its cells (a row per method x ratio, ``CELL_COLUMNS``) and what its
+    footnote must say."""
 
     title: str
     metric: str
-    cells: pd.DataFrame  # row, noise_ratio, mean, std, n, spread, best, marked, p_holm
+    cells: pd.DataFrame
     rows: list[str]
     ratios: list[float]
     reference: str | None = None
@@ -83,17 +124,24 @@ class MetricTable:
         return None if match.empty else match.iloc[0]
 
     @property
-    def uniform_n(self) -> tuple[int, str] | None:
-        """(n, what n counts) when every cell has the same, so it goes in the caption once."""
-        pairs = set(zip(self.cells["n"], self.cells["spread"], strict=True))
-        return pairs.pop() if len(pairs) == 1 else None
+    def uniform_n(self) -> int | None:
+        """The number of seeds when every cell has the same, so it goes in the caption once."""
+        counts = set(self.cells["n"])
+        return counts.pop() if len(counts) == 1 else None
 
     def spread_note(self) -> str:
-        uniform = self.uniform_n
-        if uniform:
-            n, spread = uniform
-            return f"mean ± std over {spread} (n = {n} per cell)"
-        return "mean ± std over seeds, or over test cases where a cell has one seed (n per cell)"
+        n = self.uniform_n
+        count = f"n = {n} seeds per cell" if n is not None else "n seeds per cell as shown"
+        return (
+            f"mean over seeds of each run's mean over its test cases, 95% percentile-bootstrap "
+            f"CI over seeds ({count}; under {MIN_RUNS} seeds: no CI)"
+        )
+
+    @property
+    def tuned_rules(self) -> list[str]:
+        """The tuning rules of the cells marked as tuned, sorted."""
+        rules = {rule for text in self.cells["tuned"] for rule in str(text).split(",") if rule}
+        return sorted(rules)
 
 
 def build_table(
@@ -105,19 +153,28 @@ def build_table(
     row: str | None = None,
     order: list[str] | None = None,
     row_title: str = "method",
+    improvement: pd.DataFrame | None = None,
 ) -> MetricTable:
-    """Cells of one table from the per-case rows of one setting; ``significance`` (from
-    ``stats.paired_wilcoxon``) marks cells whose Holm-corrected p is below its alpha."""
+    """Cells of one table from the per-case rows of one setting. ``improvement`` (from
+    ``stats.probability_of_improvement``) marks the cells it calls (†); ``significance``
+    (from ``stats.paired_wilcoxon``) is kept beside them for the per-case table and the
+    CSV, never as a mark of the headline. A ``tuned`` column of ``cases`` (the rules that
+    selected each run, ``reports.tuned``) marks its cells (‡)."""
+    row = row or row_column(cases)
     digits = digits_for(metric)
     stats = cell_stats(cases, metric, row)
     stats["best"] = _best_cells(stats, metric, digits)
-    stats["marked"] = False
-    stats["p_holm"] = np.nan
-    if significance is not None and not significance.empty:
-        marks = significance.set_index(["row", "noise_ratio"])
-        index = pd.MultiIndex.from_frame(stats[["row", "noise_ratio"]])
-        stats["marked"] = marks["significant"].reindex(index).fillna(False).astype(bool).to_numpy()
-        stats["p_holm"] = marks["p_holm"].reindex(index).to_numpy()
+    index = pd.MultiIndex.from_frame(stats[["row", "noise_ratio"]])
+    found = _aligned(improvement, index, ["called", "p_better", "ci_low", "ci_high", "n_pairs"])
+    stats["marked"] = found["called"].fillna(False).astype(bool).to_numpy()
+    stats["p_better"] = found["p_better"].to_numpy()
+    stats["p_better_low"] = found["ci_low"].to_numpy()
+    stats["p_better_high"] = found["ci_high"].to_numpy()
+    stats["n_pairs"] = found["n_pairs"].to_numpy()
+    found = _aligned(significance, index, ["p_holm", "significant"])
+    stats["p_holm"] = found["p_holm"].to_numpy()
+    stats["wilcoxon_significant"] = found["significant"].fillna(False).astype(bool).to_numpy()
+    stats["tuned"] = _tuned_cells(cases, row, index)
     present = list(dict.fromkeys(stats["row"]))
     rows = [name for name in (order or []) if name in present]
     rows += sorted(
@@ -126,13 +183,34 @@ def build_table(
     return MetricTable(
         title=title,
         metric=metric,
-        cells=stats,
+        cells=stats[CELL_COLUMNS],
         rows=rows,
         ratios=sorted(stats["noise_ratio"].unique()),
         reference=reference,
         digits=digits,
         row_title=row_title,
     )
+
+
+def _aligned(frame: pd.DataFrame | None, index: pd.MultiIndex, columns: list[str]) -> pd.DataFrame:
+    """``columns`` of a (row, noise_ratio) result frame, in the order of ``index``; NaN
+    where it has no line (or there is no frame)."""
+    if frame is None or frame.empty:
+        return pd.DataFrame(np.nan, index=index, columns=columns, dtype=object)
+    keyed = frame.set_index(["row", "noise_ratio"])[columns]
+    return keyed.reindex(index).astype(object)
+
+
+def _tuned_cells(cases: pd.DataFrame, row: str, index: pd.MultiIndex) -> np.ndarray:
+    """Per cell, the tuning rules that selected its runs ('noisy-val'; '' for none)."""
+    if "tuned" not in cases:
+        return np.full(len(index), "", dtype=object)
+    rules = cases.groupby([row, "noise_ratio"])["tuned"].agg(
+        lambda values: ",".join(
+            sorted({rule for text in values for rule in str(text).split(",") if rule})
+        )
+    )
+    return rules.reindex(index).fillna("").to_numpy(dtype=object)
 
 
 def _best_cells(stats: pd.DataFrame, metric: str, digits: int) -> np.ndarray:
@@ -148,46 +226,106 @@ def _best_cells(stats: pd.DataFrame, metric: str, digits: int) -> np.ndarray:
     return best
 
 
-def _number(mean: float, std: float, digits: int, plus_minus: str) -> str:
-    if pd.isna(mean):
-        return "--" if "$" in plus_minus else "–"
-    if pd.isna(std):
-        return f"{mean:.{digits}f}"
-    return f"{mean:.{digits}f}{plus_minus}{std:.{digits}f}"
-
-
 def ratio_header(ratio: float) -> str:
-    return f"r={ratio:g}"
+    return f"r={ratio:g}" if not pd.isna(ratio) else "all r"
+
+
+def _interval(cell: pd.Series) -> Interval:
+    return Interval(
+        float(cell["mean"]), float(cell["ci_low"]), float(cell["ci_high"]), int(cell["n"])
+    )
 
 
 def cell_text(table: MetricTable, row: str, ratio: float, style: str) -> str:
-    """One cell as markdown (``**0.812 ± 0.010**†``), LaTeX or plain text."""
+    """One cell as markdown (``**0.812 [0.790, 0.830]**†``), LaTeX or plain text; a cell
+    of fewer than 3 seeds reads ``0.512 (n=2, no CI)``."""
     cell = table.cell(row, ratio)
     if cell is None:
         return ""
-    plus_minus = " $\\pm$ " if style == "latex" else " ± "
-    text = _number(cell["mean"], cell["std"], table.digits, plus_minus)
-    if table.uniform_n is None:
-        text += f" (n={cell['n']})"
-    if style == "markdown":
-        text = f"**{text}**" if cell["best"] else text
-        return text + (SIGNIFICANCE_MARK if cell["marked"] else "")
-    if style == "latex":
-        text = f"\\textbf{{{text}}}" if cell["best"] else text
-        return text + ("$^{\\dagger}$" if cell["marked"] else "")
-    return text
+    text = format_interval(_interval(cell), table.digits, show_n=table.uniform_n is None)
+    if style == "latex" and text == "–":
+        text = "--"
+    latex = ("$^{\\dagger}$", "$^{\\ddagger}$")
+    marks = latex if style == "latex" else (SIGNIFICANCE_MARK, TUNED_MARK)
+    if cell["best"] and style == "markdown":
+        text = f"**{text}**"
+    elif cell["best"] and style == "latex":
+        text = f"\\textbf{{{text}}}"
+    return text + (marks[0] if cell["marked"] else "") + (marks[1] if cell["tuned"] else "")
 
 
 def to_markdown(table: MetricTable) -> str:
-    header = [table.row_title, *[ratio_header(ratio) for ratio in table.ratios]]
-    lines = [
-        "| " + " | ".join(header) + " |",
-        "|" + "|".join([":---", *["---:"] * len(table.ratios)]) + "|",
+    headers = [ratio_header(ratio) for ratio in table.ratios]
+    texts = [
+        [cell_text(table, row, ratio, "markdown") for ratio in table.ratios] for row in table.rows
     ]
-    for row in table.rows:
-        cells = [cell_text(table, row, ratio, "markdown") for ratio in table.ratios]
+    return _grid_markdown(table.row_title, table.rows, headers, texts)
+
+
+def _grid_markdown(
+    row_title: str, rows: list[str], headers: list[str], texts: list[list[str]]
+) -> str:
+    """A markdown table: a row-label column, then one column per header."""
+    lines = [
+        "| " + " | ".join([row_title, *headers]) + " |",
+        "|" + "|".join([":---", *["---:"] * len(headers)]) + "|",
+    ]
+    for row, cells in zip(rows, texts, strict=True):
         lines.append("| " + " | ".join([row.replace("|", "\\|"), *cells]) + " |")
     return "\n".join(lines)
+
+
+def improvement_text(line: pd.Series | None) -> str:
+    """'0.80 [0.60, 1.00]†' (called: the interval excludes 1/2) or '1.00 (n=2, no CI)'."""
+    if line is None:
+        return ""
+    interval = Interval(
+        float(line["p_better"]), float(line["ci_low"]), float(line["ci_high"]), int(line["n_pairs"])
+    )
+    text = format_interval(interval, 2, show_n=True)
+    return text + (SIGNIFICANCE_MARK if bool(line["called"]) else "")
+
+
+def improvement_markdown(table: MetricTable, per_ratio: pd.DataFrame, pooled: pd.DataFrame) -> str:
+    """P(row better than the reference) per ratio and over all ratios of ``table``'s
+    setting, one line per compared row (the reference has none)."""
+    rows = [row for row in table.rows if row != table.reference]
+    columns = [*table.ratios, math.nan]
+    keyed = {(line["row"], line["noise_ratio"]): line for _, line in per_ratio.iterrows()}
+    keyed.update({(line["row"], math.nan): line for _, line in pooled.iterrows()})
+    texts = [[improvement_text(_lookup(keyed, row, ratio)) for ratio in columns] for row in rows]
+    headers = [ratio_header(ratio) for ratio in columns]
+    return _grid_markdown(table.row_title, rows, headers, texts)
+
+
+def _lookup(keyed: dict, row: str, ratio: float) -> pd.Series | None:
+    """The line of (row, ratio), NaN matching NaN (the pooled column)."""
+    for (name, value), line in keyed.items():
+        if name == row and (value == ratio or (pd.isna(value) and pd.isna(ratio))):
+            return line
+    return None
+
+
+def wilcoxon_text(line: pd.Series | None, digits: int) -> str:
+    """'−0.031 (p=0.0012)\\*': the median per-case difference (method − reference) and
+    the Holm-corrected p, marked when below alpha."""
+    if line is None or pd.isna(line["p_holm"]):
+        return "–" if line is not None else ""
+    median = f"{line['median_difference']:+.{digits}f}".replace("-", "−")
+    text = f"{median} (p={line['p_holm']:.2g})"
+    return text + (WILCOXON_MARK if bool(line["significant"]) else "")
+
+
+def wilcoxon_markdown(table: MetricTable, tests: pd.DataFrame) -> str:
+    """The per-case Wilcoxon results of ``table``'s comparisons, same rows and ratios."""
+    rows = [row for row in table.rows if row != table.reference]
+    keyed = {(line["row"], line["noise_ratio"]): line for _, line in tests.iterrows()}
+    texts = [
+        [wilcoxon_text(keyed.get((row, ratio)), table.digits) for ratio in table.ratios]
+        for row in rows
+    ]
+    headers = [ratio_header(ratio) for ratio in table.ratios]
+    return _grid_markdown(table.row_title, rows, headers, texts)
 
 
 LATEX_SPECIALS = {
@@ -207,6 +345,13 @@ LATEX_SPECIALS = {
     "±": r"$\pm$",
     "·": r"$\cdot$",
     "†": r"$^{\dagger}$",
+    "‡": r"$^{\ddagger}$",
+    "≥": r"$\ge$",
+    "α": r"$\alpha$",
+    "δ": r"$\delta$",
+    "²": r"$^2$",
+    "½": r"$\frac{1}{2}$",
+    "−": "-",
     "×": r"$\times$",
     "≤": r"$\le$",
     "–": "--",
@@ -277,8 +422,9 @@ def to_rows(table: MetricTable) -> pd.DataFrame:
 def summary_table(
     cases: pd.DataFrame, metric: str = "dsc", digits: int | None = None
 ) -> pd.DataFrame:
-    """'mean ± std' per method x noise ratio as a DataFrame of markdown cells (best in bold),
-    for the terminal table after a sweep. With one seed, the std is over test cases."""
+    """'mean [95% CI over seeds]' per method x noise ratio as a DataFrame of markdown cells
+    (best in bold), for the terminal table after a sweep; under 3 seeds a cell says
+    '(n=2, no CI)'. A cell pooling several settings is bootstrapped within each."""
     table = build_table(cases, metric, title=metric)
     if digits is not None:
         table.digits = digits

@@ -21,7 +21,11 @@ def report(
         ),
     ] = "md",
     reference: Annotated[
-        str, typer.Option(help="Method the Wilcoxon tests compare against, e.g. rmd, single.")
+        str,
+        typer.Option(
+            help="Method every other is compared with (P(better) over seed-paired runs, "
+            "and the per-case Wilcoxon), e.g. rmd, single."
+        ),
     ] = "rmd",
     filters: Annotated[
         list[str] | None,
@@ -42,8 +46,10 @@ def report(
         ),
     ] = True,
 ) -> None:
-    """Write report.md: tables (methods x noise ratios, mean ± std, best bold, Wilcoxon vs
-    the reference, Holm), ablations, Friedman ranks with a CD diagram, and figures."""
+    """Write report.md: tables (methods x noise ratios, mean over seeds with a bootstrap CI
+    over seeds, best bold, P(better than the reference) over seed-paired runs, a seed power
+    line; the per-case Wilcoxon as a secondary table), ablations, loss-term activity,
+    memorisation curves, Friedman ranks with a CD diagram, and figures."""
     from rmdbench.outputs import check_writable_dir
     from rmdbench.reports.report import DEFAULT_METRICS, ReportOptions, build_report
 

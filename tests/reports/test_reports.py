@@ -36,7 +36,13 @@ from rmdbench.reports.stats import (
     paired_wilcoxon,
 )
 from rmdbench.reports.store_reader import load_runs, load_store
-from rmdbench.reports.tables import build_table, latex_escape, to_latex, to_markdown
+from rmdbench.reports.tables import (
+    build_table,
+    latex_escape,
+    to_latex,
+    to_markdown,
+    wilcoxon_markdown,
+)
 from rmdbench.run import RunSpec, noisy_example
 from rmdbench.store import NOISY_EXAMPLE_FILE, RESULT_FILE, SPEC_FILE, write_json
 from rmdbench.sweep import resolve_method, resolve_noise_model
@@ -232,24 +238,30 @@ def synthetic(
 
 
 def test_table_bolds_the_best_higher_or_lower_and_counts_n():
+    # run scores: a 0.80, 0.81, 0.82 over three seeds; every bootstrap resample's mean lies
+    # in [0.80, 0.82] and the all-0.80 / all-0.82 resamples each have probability 1/27 >
+    # 2.5%, so the percentile interval is exactly the range
     frame = synthetic({"a": [0.8, 0.9, 0.7], "b": [0.5, 0.6, 0.4]}, "dsc", seeds=3)
     markdown = to_markdown(build_table(frame, "dsc", "t"))
-    assert "| a | **0.810 ± 0.010** |" in markdown
-    assert "| b | 0.510 ± 0.010 |" in markdown
+    assert "| a | **0.810 [0.800, 0.820]** |" in markdown
+    assert "| b | 0.510 [0.500, 0.520] |" in markdown
     table = build_table(frame, "dsc", "t")
-    assert table.uniform_n == (3, "seeds")
+    assert table.uniform_n == 3
     assert "n = 3" in table.spread_note()
 
+    # one seed: its test cases are no sample of retrainings, so no interval at all
     distances = synthetic({"a": [3.0, 4.0], "b": [1.0, 2.0]}, "hd95")
     markdown = to_markdown(build_table(distances, "hd95", "t"))
-    assert "| b | **1.50 ± 0.71** |" in markdown and "| a | 3.50 ± 0.71 |" in markdown
-    assert build_table(distances, "hd95", "t").uniform_n == (2, "test cases")
+    assert "| b | **1.50 (n=1, no CI)** |" in markdown and "| a | 3.50 (n=1, no CI) |" in markdown
+    assert build_table(distances, "hd95", "t").uniform_n == 1
 
 
 def test_table_shows_n_per_cell_when_it_varies():
-    frame = pd.concat([synthetic({"a": [0.8, 0.9]}, seeds=2), synthetic({"b": [0.5, 0.6]})])
+    frame = pd.concat(
+        [synthetic({"a": [0.8, 0.9]}, seeds=3), synthetic({"b": [0.5, 0.6]}, seeds=4)]
+    )
     markdown = to_markdown(build_table(frame, "dsc", "t"))
-    assert "(n=2)" in markdown  # a: 2 seeds, b: 2 test cases of one seed
+    assert "] (n=3)" in markdown and "] (n=4)" in markdown  # a: 3 seeds, b: 4
 
 
 def test_latex_table_is_booktabs_balanced_and_escaped():
@@ -264,7 +276,7 @@ def test_latex_table_is_booktabs_balanced_and_escaped():
     assert latex.count("{") == latex.count("}")
     assert "rmd[data\\_aug=false]" in latex and "toy\\_disks" in latex
     assert "_" not in latex.replace("\\_", "")
-    assert "\\textbf{0.850 $\\pm$ 0.071}" in latex
+    assert "\\textbf{0.850 (n=1, no CI)}" in latex
     assert "$<$" in latex and "\\&" in latex
     assert latex_escape("a%b#c") == "a\\%b\\#c"
 
@@ -309,9 +321,15 @@ def test_wilcoxon_marks_the_clearly_different_method_only():
     # Holm: the smallest of two p-values is doubled
     assert tests.loc["better", "p_holm"] == pytest.approx(2 * tests.loc["better", "p"])
     table = build_table(frame, "dsc", "t", significance=tests.reset_index(), reference="ref")
+    # the per-case test marks its own table ("these trained networks, per case") ...
+    per_case = wilcoxon_markdown(table, tests.reset_index())
+    better = next(line for line in per_case.splitlines() if line.startswith("| better"))
+    same = next(line for line in per_case.splitlines() if line.startswith("| same"))
+    assert better.endswith("\\* |") and not same.endswith("\\* |")
+    # ... never the headline: one seed is one run per method, nothing to say about retraining
     markdown = to_markdown(table)
-    assert "| better | **" in markdown and "**†" in markdown
-    assert [line for line in markdown.splitlines() if line.startswith("| same")][0].count("†") == 0
+    assert "| better | **" in markdown and "†" not in markdown
+    assert table.cells.set_index("row").loc["better", "wilcoxon_significant"]
     assert table.rows[-1] == "ref"  # the reference comes last, as "ours" in the paper
 
 
@@ -391,9 +409,15 @@ def test_report_writes_tables_statistics_and_figures(store, tmp_path):
     latex = (out / "tables.tex").read_text()
     assert latex.count("\\begin{table}") == 4  # DSC and HD95, main and ablation
     assert latex.count("{") == latex.count("}")
-    # single is clearly worse than rmd at r=0.8 in this store: marked; rmd itself never
+    # single is clearly worse than rmd at r=0.8 in this store, per case: the Wilcoxon table
+    # marks it; but two seeds give no interval over runs, so the headline never does
     rows = [line for line in text.splitlines() if line.startswith("| single |")]
-    assert rows[0].rstrip(" |").endswith("†")
+    assert rows[0].endswith("(n=2, no CI) |") and "†" not in rows[0]
+    per_case = text.split("#### These trained networks, per case")[1]
+    single = next(line for line in per_case.splitlines() if line.startswith("| single |"))
+    assert single.endswith("\\* |")
+    assert "Seed power: the sd of paired seed differences against rmd" in text
+    assert "## Memorisation" in text
 
 
 def no_noise_regeneration(monkeypatch) -> dict:
