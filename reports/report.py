@@ -28,7 +28,7 @@ from .plots import (
     plot_metric_vs_ratio,
     plot_realised_noise,
 )
-from .runstats import CONFIDENCE, MIN_RUNS
+from .runstats import CONFIDENCE, MIN_PAIRS_TO_CALL, MIN_RUNS
 from .stats import (
     ALPHA,
     friedman,
@@ -183,8 +183,9 @@ def _headline_footnote(table: MetricTable, comparisons: Comparisons) -> str:
         text += (
             f" † P({table.row_title} better than {comparisons.shown_as}) over seed-paired runs "
             f"(same setting, ratio and seed; ties count ½) has a {CONFIDENCE:.0%} bootstrap CI "
-            f"excluding 0.5 (not corrected for the number of comparisons); with "
-            f"fewer than {MIN_RUNS} pairs there is no CI and no mark."
+            f"excluding 0.5 over at least {MIN_PAIRS_TO_CALL} pairs (not corrected for the "
+            f"number of comparisons); with fewer than {MIN_RUNS} pairs there is no CI, and "
+            f"with fewer than {MIN_PAIRS_TO_CALL} no mark."
         )
     note = tuned_note(table.tuned_rules)
     return f"{text} {note}".strip()
@@ -205,9 +206,10 @@ def _comparison_blocks(table: MetricTable, comparisons: Comparisons, alpha: floa
         f"{table.row_title} scored better {metric} than {shown} (ties ½), with a "
         f"{CONFIDENCE:.0%} percentile-bootstrap CI over the pairs; 'all r': every pair of the "
         f"table, resampled within each ratio (one seed's runs at several ratios share their "
-        f"initial weights, so read it as optimistic). † the CI excludes 0.5: the difference "
-        f"is called. Fewer than {MIN_RUNS} pairs (seeds) in a cell or ratio: no CI, never "
-        "called.",
+        f"initial weights, so read it as optimistic). † the CI excludes 0.5 over at least "
+        f"{MIN_PAIRS_TO_CALL} pairs: the difference is called (an exact sign test cannot "
+        f"reject 0.5 with fewer, even when every pair agrees). Fewer than {MIN_RUNS} pairs "
+        "(seeds) in a cell or ratio: no CI.",
         "",
         f"#### These trained networks, per case · paired Wilcoxon against {shown}",
         "",
@@ -424,7 +426,8 @@ def pooled_lines(cases: pd.DataFrame, metric: str, reference: str | None) -> lis
         f"> Over every setting: the fraction of seed-paired runs (same setting, ratio and "
         f"seed) in which the method scored better {metric.upper()} than {reference} (ties ½), "
         f"{CONFIDENCE:.0%} percentile-bootstrap CI resampling pairs within each setting and "
-        f"ratio (no CI when one has fewer than {MIN_RUNS} seeds). † the CI excludes 0.5.",
+        f"ratio (no CI when one has fewer than {MIN_RUNS} seeds). † the CI excludes 0.5 over "
+        f"at least {MIN_PAIRS_TO_CALL} pairs.",
         "",
     ]
 

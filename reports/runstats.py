@@ -29,6 +29,11 @@ from scipy import stats as scipy_stats
 CONFIDENCE = 0.95
 #: fewer runs (seeds) or pairs than this: no interval, and never a call
 MIN_RUNS = 3
+#: fewer pairs than this: never a call, whatever the interval. A bootstrap of 3 unanimous
+#: pairs gives [1, 1]; an exact two-sided sign test needs 6 unanimous pairs to reject
+#: P = 1/2 at alpha = 0.05 (2 * 0.5**6 = 0.031; 5 pairs give 0.0625), so no call rests on
+#: fewer than that
+MIN_PAIRS_TO_CALL = 6
 BOOTSTRAP_SEED = 20240601
 RESAMPLES = 9999
 #: percentile, not BCa: BCa's jackknife fails on constant data (every pair a win), which
@@ -146,8 +151,15 @@ def improvement_outcomes(
 def improvement_ci(outcomes: Sequence[float], strata: Sequence | None = None) -> Interval:
     """P(better) = the mean of the pair outcomes, with its bootstrap interval over pairs
     (stratified over settings when the pairs pool several). A difference is *called* only
-    when the interval excludes 1/2 (``Interval.excludes(0.5)``)."""
+    when the interval excludes 1/2 and there are at least ``MIN_PAIRS_TO_CALL`` pairs
+    (``is_called``)."""
     return bootstrap_mean(outcomes, strata)
+
+
+def is_called(interval: Interval) -> bool:
+    """Whether a P(better) interval calls a difference: it excludes 1/2, over at least
+    ``MIN_PAIRS_TO_CALL`` pairs (fewer cannot reject 1/2 even when every pair agrees)."""
+    return interval.n >= MIN_PAIRS_TO_CALL and interval.excludes(0.5)
 
 
 def format_interval(interval: Interval, digits: int, show_n: bool = False) -> str:

@@ -24,6 +24,7 @@ from .runstats import (
     Interval,
     improvement_ci,
     improvement_outcomes,
+    is_called,
     pooled_sd,
     seeds_needed_normal,
     seeds_needed_t,
@@ -226,7 +227,7 @@ def _record(name: str, ratio: float, interval: Interval) -> dict:
         "p_better": interval.estimate,
         "ci_low": interval.low,
         "ci_high": interval.high,
-        "called": interval.excludes(0.5),
+        "called": is_called(interval),
     }
 
 
@@ -235,7 +236,7 @@ def probability_of_improvement(
 ) -> pd.DataFrame:
     """Per row label and noise ratio of one table: P(row better than ``reference``) over
     runs paired by seed (ties 1/2), its 95% bootstrap interval over the pairs and
-    ``called`` (the interval excludes 1/2; never with fewer than 3 pairs, which get no
+    ``called`` (the interval excludes 1/2; never with fewer than 6 pairs: 3 get no
     interval: ``runstats.MIN_RUNS``)."""
     wide = paired_runs(cases, metric, row)
     records = []

@@ -157,6 +157,19 @@ def test_rmd_strong_passes_leave_batchnorm_statistics_to_the_weak_ones(strong_bn
         assert torch.equal(mine, weak) == only_weak
 
 
+def test_rmd_variant_released_keeps_the_released_constants_whatever_the_defaults():
+    from rmdbench.methods.rmd import PAPER_DEFAULTS, RELEASED_DEFAULTS, RMDParams
+
+    released = RMDParams(variant="released")
+    assert (released.distill_weight, released.strong_bn) == (0.0009, "train")
+    assert RELEASED_DEFAULTS == {"distill_weight": 0.0009, "strong_bn": "train"}
+    paper = RMDParams()
+    assert paper.distill_weight == PAPER_DEFAULTS["distill_weight"]
+    assert paper.strong_bn == PAPER_DEFAULTS["strong_bn"]
+    mixed = RMDParams(variant="released", strong_bn="frozen")  # what is given is kept
+    assert (mixed.distill_weight, mixed.strong_bn) == (0.0009, "frozen")
+
+
 def test_rmd_with_frozen_strong_batchnorm_trains_and_resumes_its_buffers_from_weak_passes():
     """The weak passes' graph saved the running statistics: freezing must not write them
     in place, or the backward is refused (a regression seen on real runs)."""
@@ -237,11 +250,11 @@ def test_diagnostics_are_sampled_a_few_times_per_epoch_and_cost_no_step():
         assert torch.allclose(a, b, atol=1e-6)  # measuring does not change training
 
 
-@pytest.mark.parametrize("weight, flagged", [(None, True), (4.0, False)])
+@pytest.mark.parametrize("weight, flagged", [(0.0009, True), (4.0, False)])
 def test_rmd_distillation_at_the_released_weight_is_flagged_inactive(weight, flagged):
     """The released λ = 0.0009 gives the distillation well under 1e-3 of the gradient; at
     λ = 4 it is about half of it."""
-    options = {} if weight is None else {"distill_weight": weight}
+    options = {"distill_weight": weight}
     method = METHODS.get("rmd").create(options, context())
     data = toy_data(32, 32)
     result = trainer(epochs=5, diagnostic_samples=2).fit(method, data, toy_data(4, 32), seed=0)

@@ -67,7 +67,7 @@ def test_no_section_without_multi_term_runs(tmp_path):
 
 
 def test_a_report_of_real_runs_shows_the_table_and_notes_the_idle_term(tmp_path, one_thread):
-    """End to end on two tiny runs: rmd at the released weight is noted, λ = 4 is not."""
+    """End to end on two tiny runs: RMD at the released weight is noted, λ = 4 is not."""
     from typer.testing import CliRunner
 
     from rmdbench.cli import app
@@ -75,7 +75,8 @@ def test_a_report_of_real_runs_shows_the_table_and_notes_the_idle_term(tmp_path,
     runs = tmp_path / "runs"
     sweep = [
         "sweep", "--dataset", "toy-disks", "--profile", "tiny[epochs=5]", "--noise", "0.8",
-        "--methods", "rmd,rmd[distill_weight=4]", "--device", "cpu", "--out", str(runs),
+        "--methods", "rmd[distill_weight=0.0009],rmd[distill_weight=4]", "--device", "cpu",
+        "--out", str(runs),
     ]  # fmt: skip
     runner = CliRunner()
     assert runner.invoke(app, sweep).exit_code == 0
@@ -83,5 +84,5 @@ def test_a_report_of_real_runs_shows_the_table_and_notes_the_idle_term(tmp_path,
     assert result.exit_code == 0, result.output
     text = (tmp_path / "report" / "report.md").read_text()
     assert "## Loss-term activity" in text
-    assert "note: rmd: its 'distill' term stayed below 0.001" in text
+    assert "note: rmd[distill_weight=0.0009]: its 'distill' term stayed below 0.001" in text
     assert "rmd[distill_weight=4]: its" not in text

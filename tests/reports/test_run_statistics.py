@@ -111,14 +111,20 @@ def test_table_cell_is_the_mean_of_run_scores_with_its_interval():
 # -- probability of improvement ----------------------------------------------------------
 
 
-def test_a_method_better_on_every_seed_is_called():
-    frame = runs_frame({"a": [0.61, 0.72, 0.55, 0.80, 0.66], "ref": [0.60, 0.70, 0.50, 0.79, 0.60]})
+def test_a_method_better_on_every_seed_is_called_from_six_seeds_on():
+    scores = {"a": [0.61, 0.72, 0.55, 0.80, 0.66, 0.70], "ref": [0.6, 0.7, 0.5, 0.79, 0.6, 0.65]}
+    frame = runs_frame(scores)
     result = probability_of_improvement(frame, "dsc", "ref").iloc[0]
-    assert result["p_better"] == 1.0 and result["n_pairs"] == 5
+    assert result["p_better"] == 1.0 and result["n_pairs"] == 6
     assert (result["ci_low"], result["ci_high"]) == (1.0, 1.0) and result["called"]
     improvement = probability_of_improvement(frame, "dsc", "ref")
     table = build_table(frame, "dsc", "t", reference="ref", improvement=improvement)
-    assert "| a | **0.668 [" in to_markdown(table) and "]**†" in to_markdown(table)
+    assert "| a | **0.673 [" in to_markdown(table) and "]**†" in to_markdown(table)
+    # five unanimous seeds: the bootstrap says [1, 1], but an exact sign test cannot reject
+    # 1/2 with 5 pairs (p = 0.0625): shown, never called
+    five = runs_frame({name: values[:5] for name, values in scores.items()})
+    result = probability_of_improvement(five, "dsc", "ref").iloc[0]
+    assert (result["ci_low"], result["ci_high"]) == (1.0, 1.0) and not result["called"]
 
 
 def test_alternating_winners_are_one_half_and_not_called():
@@ -160,7 +166,7 @@ def test_pooled_improvement_stratifies_over_ratios():
     table = build_table(frame, "dsc", "t", reference="ref", improvement=per_ratio)
     text = improvement_markdown(table, per_ratio, pd.DataFrame([pooled]))
     assert (
-        "| a | 1.00 [1.00, 1.00] (n=3)† | 0.00 [0.00, 0.00] (n=3)† | 0.50 [0.50, 0.50] (n=6) |"
+        "| a | 1.00 [1.00, 1.00] (n=3) | 0.00 [0.00, 0.00] (n=3) | 0.50 [0.50, 0.50] (n=6) |"
         in text
     )
     # two seeds per ratio are two seeds however many ratios pool them: no interval
