@@ -19,6 +19,8 @@ from rmdbench.errors import OptionError, UserError
 from rmdbench.executors.slurm_options import DEFAULT_SLURM_MINUTES
 
 if TYPE_CHECKING:
+    from rmdbench.executors.base import DatasetCache
+    from rmdbench.profiles import Profile
     from rmdbench.run import RunSpec
     from rmdbench.store import RunState, RunStore
     from rmdbench.sweep import SweepConfig, SweepResult
@@ -199,7 +201,6 @@ def sweep(
     Done runs are skipped and failed ones kept (--retry-failed reruns them), so rerunning
     a killed sweep completes the rest; a run locked by a concurrent sweep is left to it."""
     given = dict(locals())  # the first statement: the parameters, one per SweepConfig field
-    from rmdbench.cli.progress import SweepMonitor
     from rmdbench.data.lidc_phantom import default_cache_dir
     from rmdbench.executors.base import DatasetCache
     from rmdbench.outputs import check_not_a_file, check_writable_dir
@@ -209,17 +210,13 @@ def sweep(
     from rmdbench.store import RunState, RunStore
     from rmdbench.sweep import (
         SweepConfig,
-        build_executor,
         choose_executor,
         config_keys,
         grid_summary,
         plan_sweep,
         prepare_datasets,
-        prepare_store,
-        run_sweep,
         runs_to_train,
         survey,
-        worker_settings,
     )
     from rmdbench.training.trainer import select_device
 
@@ -268,44 +265,74 @@ def sweep(
             say(f"{already} of {len(specs)} runs already done: skipped")
         todo = runs_to_train(specs, states, options.retry_failed)
         datasets = DatasetCache(options.cache_dir)
-        track = terminal_track()
         if dry_run:
             prepare_datasets(
                 specs,
                 chosen_profile,
                 datasets,
                 on_message=say,
-                progress=track,
+                progress=terminal_track(),
                 only_for_readers=True,
             )
             print_plan(specs, states)
             return
-        if todo:
-            prepare_datasets(todo, chosen_profile, datasets, on_message=say, progress=track)
-        removed = prepare_store(store, specs, states, on_message=say)
-        if removed:
-            say(f"removed {removed} staging dir(s) left by interrupted runs")
-        chosen = build_executor(executor_name, options, store, datasets)
-        if todo:
-            say(f"executor {chosen.describe()}")
-        with SweepMonitor(console) as monitor:
-            result = run_sweep(
-                specs,
-                states,
-                executor=chosen,
-                settings=worker_settings(options, store),
-                on_event=monitor,
-            )
+        result = train_grid(
+            specs, states, todo, options, executor_name, chosen_profile, store, datasets
+        )
     except UserError as error:
         raise fail(in_flags(error)) from None
     except KeyboardInterrupt:
-        if executor_name == "slurm":
-            message = "stopped waiting; the submitted jobs go on: rmdbench status OUT follows them"
-        else:
-            message = "interrupted: finished runs are kept; rerun the same command for the rest"
-        error_console.print(message.replace("OUT", str(options.out)))
-        raise typer.Exit(code=130) from None
+        raise interrupted(executor_name, options.out) from None
     report_result(result, options, store, specs)
+
+
+def train_grid(
+    specs: list[RunSpec],
+    states: dict,
+    todo: list[RunSpec],
+    options: SweepConfig,
+    executor_name: str,
+    profile: Profile,
+    store: RunStore,
+    datasets: DatasetCache,
+) -> SweepResult:
+    """Train what a planned grid still needs, with a progress monitor: its datasets, the
+    store's leftovers, the executor. The one training path of ``sweep`` and ``tune``."""
+    from rmdbench.cli.progress import SweepMonitor
+    from rmdbench.sweep import (
+        build_executor,
+        prepare_datasets,
+        prepare_store,
+        run_sweep,
+        worker_settings,
+    )
+
+    if todo:
+        prepare_datasets(todo, profile, datasets, on_message=say, progress=terminal_track())
+    removed = prepare_store(store, specs, states, on_message=say)
+    if removed:
+        say(f"removed {removed} staging dir(s) left by interrupted runs")
+    chosen = build_executor(executor_name, options, store, datasets)
+    if todo:
+        say(f"executor {chosen.describe()}")
+    with SweepMonitor(console) as monitor:
+        return run_sweep(
+            specs,
+            states,
+            executor=chosen,
+            settings=worker_settings(options, store),
+            on_event=monitor,
+        )
+
+
+def interrupted(executor_name: str, out: Path) -> typer.Exit:
+    """What Ctrl-C says (SLURM jobs go on without us; local runs stop) and the exit."""
+    if executor_name == "slurm":
+        message = f"stopped waiting; the submitted jobs go on: rmdbench status {out} follows them"
+    else:
+        message = "interrupted: finished runs are kept; rerun the same command for the rest"
+    error_console.print(message, markup=False)
+    return typer.Exit(code=130)
 
 
 def in_flags(error: UserError) -> str:

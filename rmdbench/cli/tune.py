@@ -21,8 +21,8 @@ import typer
 from rich.table import Table
 from rich.text import Text
 
-from rmdbench.cli.common import console, error_console, fail, say, terminal_track
-from rmdbench.cli.sweep import in_flags, sweep
+from rmdbench.cli.common import console, error_console, fail, say
+from rmdbench.cli.sweep import in_flags, interrupted, sweep, train_grid
 from rmdbench.errors import OptionError, UserError
 
 if TYPE_CHECKING:
@@ -46,7 +46,6 @@ def tune(**given: Any) -> None:
 
     Writes tuning.csv and one sweep file per setting to --report-out (default
     OUT/tuning/), and OUT/.tuning/selected.json. Rerunning trains nothing new."""
-    from rmdbench.cli.progress import SweepMonitor
     from rmdbench.data.lidc_phantom import default_cache_dir
     from rmdbench.executors.base import DatasetCache
     from rmdbench.outputs import check_not_a_file, check_writable_dir
@@ -55,16 +54,11 @@ def tune(**given: Any) -> None:
     from rmdbench.store import RunStore
     from rmdbench.sweep import (
         SweepConfig,
-        build_executor,
         choose_executor,
         config_keys,
         grid_summary,
-        prepare_datasets,
-        prepare_store,
-        run_sweep,
         runs_to_train,
         survey,
-        worker_settings,
     )
     from rmdbench.training.trainer import select_device
     from rmdbench.tuning import (
@@ -84,6 +78,7 @@ def tune(**given: Any) -> None:
 
     search, rule, report_out = given["search"], given["select"], given["report_out"]
     flags = {key: given[key] for key in config_keys() if given.get(key) not in (None, [])}
+    executor_name, options = "", SweepConfig()
     try:
         check_search(search)
         check_rule(rule)
@@ -113,21 +108,9 @@ def tune(**given: Any) -> None:
         say(grid_summary(states, options.retry_failed))
         todo = runs_to_train(plan.specs, states, options.retry_failed)
         datasets = DatasetCache(options.cache_dir)
-        if todo:
-            track = terminal_track()
-            prepare_datasets(todo, chosen_profile, datasets, on_message=say, progress=track)
-        prepare_store(store, plan.specs, states, on_message=say)
-        chosen = build_executor(executor_name, options, store, datasets)
-        if todo:
-            say(f"executor {chosen.describe()}")
-        with SweepMonitor(console) as monitor:
-            result = run_sweep(
-                plan.specs,
-                states,
-                executor=chosen,
-                settings=worker_settings(options, store),
-                on_event=monitor,
-            )
+        result = train_grid(
+            plan.specs, states, todo, options, executor_name, chosen_profile, store, datasets
+        )
         selection = select(summarise(collect_scores(plan, store)), rule)
         written = [
             write_csv(selection, report_dir),
@@ -137,11 +120,7 @@ def tune(**given: Any) -> None:
     except UserError as error:
         raise fail(in_flags(error)) from None
     except KeyboardInterrupt:
-        error_console.print(
-            "interrupted: finished runs are kept; rerun the same command for the rest",
-            markup=False,
-        )
-        raise typer.Exit(code=130) from None
+        raise interrupted(executor_name, options.out) from None
     print_selection(selection, rule)
     for path in written:
         say(f"wrote {path}")
