@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import pandas as pd
 
-from rmdbench.store import CURVE_FILE
 from rmdbench.training.diagnostics import (
     INACTIVE_SHARE,
     inactive_terms,
@@ -20,7 +19,7 @@ from rmdbench.training.diagnostics import (
 )
 from rmdbench.training.schedules import Schedule
 
-from .store_reader import SHARED_CLEAN, TABLE_ERRORS, RunStoreData
+from .store_reader import SHARED_CLEAN, RunStoreData
 
 ROW_KEYS = ("noise_setting", "noise_ratio", "method_label")
 INACTIVE_MARK = "⚠"
@@ -37,9 +36,8 @@ def term_activity(store: RunStoreData, ramp_end: float | None = None) -> pd.Data
     runs = cases.drop_duplicates("run")[["run", "dataset", "profile_setting", *ROW_KEYS, "seed"]]
     rows = []
     for run in runs.itertuples(index=False):
-        try:
-            curve = pd.read_parquet(store.run_dir(run.run) / CURVE_FILE)
-        except TABLE_ERRORS:
+        curve = store.curve(run.run)
+        if curve is None:
             continue
         shares = mean_share_after_warmup(curve, ramp_end)
         inactive = set(inactive_terms(curve, ramp_end))

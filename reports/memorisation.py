@@ -23,11 +23,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from rmdbench.store import CURVE_FILE
-
 from .plots import plot_memorisation
 from .runstats import bootstrap_mean, format_interval
-from .store_reader import SHARED_CLEAN, TABLE_ERRORS, RunStoreData
+from .store_reader import SHARED_CLEAN, RunStoreData
 from .tables import setting_groups
 
 #: an epoch number past this is no epoch a run recorded (a damaged curve)
@@ -53,12 +51,10 @@ def _epochs(store: RunStoreData, run: str, curve: pd.DataFrame) -> int:
     return int(curve["epoch"].max()) + 1
 
 
-def _validation_curve(path: Path) -> pd.DataFrame | None:
-    """(epoch, val_dsc) of one run, numbers only and DSC within [0, 1]; None when the
-    file does not read or holds no such number."""
-    try:
-        curve = pd.read_parquet(path)
-    except TABLE_ERRORS:
+def _validation_curve(curve: pd.DataFrame | None) -> pd.DataFrame | None:
+    """(epoch, val_dsc) of one run's curve, numbers only and DSC within [0, 1]; None when
+    the file did not read or holds no such number."""
+    if curve is None:
         return None
     if "epoch" not in curve or "val_dsc" not in curve:
         return None
@@ -87,7 +83,7 @@ def read_curves(store: RunStoreData) -> tuple[pd.DataFrame, int]:
     columns = [column for column in RUN_COLUMNS if column in cases]
     frames, missing = [], 0
     for run in cases.drop_duplicates("run")[columns].itertuples(index=False):
-        curve = _validation_curve(store.run_dir(run.run) / CURVE_FILE)
+        curve = _validation_curve(store.curve(run.run))
         if curve is None:
             missing += 1
             continue

@@ -35,6 +35,7 @@ from rmdbench.errors import UserError
 from rmdbench.labels import format_value
 from rmdbench.store import (
     CASES_FILE,
+    CURVE_FILE,
     DAMAGED_DIR,
     NOISE_FILE,
     RESULT_FILE,
@@ -81,6 +82,8 @@ class RunStoreData:
     failed: list[str] = field(default_factory=list)  # run names with failed.json only
     damaged: dict[str, str] = field(default_factory=dict)  # run -> what is wrong: skipped
     foreign: dict[str, str] = field(default_factory=dict)  # directory -> why it is no run
+    #: run -> its curve.parquet as read (None: it does not read), filled by ``curve``
+    curves: dict[str, pd.DataFrame | None] = field(default_factory=dict, repr=False)
 
     @property
     def notes(self) -> list[str]:
@@ -101,6 +104,16 @@ class RunStoreData:
     def run_dir(self, run: str) -> Path:
         return self.root / run
 
+    def curve(self, run: str) -> pd.DataFrame | None:
+        """The run's per-epoch curve, read once however many sections use it; None when
+        the file is missing or does not read."""
+        if run not in self.curves:
+            try:
+                self.curves[run] = pd.read_parquet(self.run_dir(run) / CURVE_FILE)
+            except TABLE_ERRORS:
+                self.curves[run] = None
+        return self.curves[run]
+
     def restrict(self, cases: pd.DataFrame) -> RunStoreData:
         """The same store seen through a filtered case frame (results and noise follow)."""
         runs = set(cases["run"].unique())
@@ -114,6 +127,7 @@ class RunStoreData:
             failed=self.failed,
             damaged=self.damaged,
             foreign=self.foreign,
+            curves=self.curves,
         )
 
 

@@ -90,6 +90,12 @@ def warm_epochs(epochs: int, ramp_end: float) -> list[int]:
     return after or list(range(epochs))
 
 
+def warm_rows(curve: pd.DataFrame, ramp_end: float) -> pd.Series:
+    """Which rows of a run's curve are epochs after warm-up (the run's epochs: its curve's)."""
+    epochs = int(curve["epoch"].max()) + 1
+    return curve["epoch"].isin(warm_epochs(epochs, ramp_end))
+
+
 def term_shares(curve: pd.DataFrame) -> dict[str, pd.Series]:
     """The recorded share of each term per epoch (empty for a run made without them)."""
     return {
@@ -104,8 +110,7 @@ def inactive_terms(curve: pd.DataFrame, ramp_end: float) -> list[str]:
     warm-up: present in the loss, absent from the training."""
     if curve.empty or "epoch" not in curve:
         return []
-    epochs = int(curve["epoch"].max()) + 1
-    warm = curve["epoch"].isin(warm_epochs(epochs, ramp_end))
+    warm = warm_rows(curve, ramp_end)
     found = []
     for name, shares in term_shares(curve).items():
         values = shares[warm].dropna()
@@ -118,8 +123,7 @@ def mean_share_after_warmup(curve: pd.DataFrame, ramp_end: float) -> dict[str, f
     """Each term's mean gradient share over the epochs after warm-up (NaN if unmeasured)."""
     if curve.empty or "epoch" not in curve:
         return {}
-    epochs = int(curve["epoch"].max()) + 1
-    warm = curve["epoch"].isin(warm_epochs(epochs, ramp_end))
+    warm = warm_rows(curve, ramp_end)
     return {
         name: float(shares[warm].mean()) if warm.any() else math.nan
         for name, shares in term_shares(curve).items()
