@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 
 from rmdbench.errors import UserError
-from rmdbench.store import NOISY_EXAMPLE_FILE, PREDICTIONS_FILE
+from rmdbench.store import NOISY_EXAMPLE_FILE
 
 from .plots import plot_qualitative
 from .store_reader import RunStoreData
@@ -71,7 +71,7 @@ def qualitative_figure(
 
     predictions: dict[str, dict[str, np.ndarray]] = {}
     for label, run in runs.itertuples(index=False):
-        stored = np.load(store.run_dir(run) / PREDICTIONS_FILE, allow_pickle=False)
+        stored = np.load(store.predictions_path(run), allow_pickle=False)
         predictions[label] = dict(
             zip(map(str, stored["case_ids"]), stored["predictions"], strict=True)
         )

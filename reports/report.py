@@ -80,6 +80,7 @@ class ReportOptions:
     metrics: Sequence[str] = DEFAULT_METRICS
     qualitative: bool = True
     alpha: float = ALPHA
+    evaluate: str = "last"  # the evaluation rule (rmdbench.store.EVALUATION_RULES)
 
 
 @dataclass
@@ -432,6 +433,25 @@ def pooled_lines(cases: pd.DataFrame, metric: str, reference: str | None) -> lis
     ]
 
 
+#: what each evaluation rule scores, as the report declares it
+EVALUATION_TEXT = {
+    "last": "the networks of the last epoch",
+    "best-clean-val": (
+        "the networks of the epoch with the best validation DSC against the clean labels "
+        "(an oracle: it needs clean validation labels)"
+    ),
+    "best-noisy-val": (
+        "the networks of the epoch with the best validation DSC against validation labels "
+        "corrupted like the training ones (what a user without clean labels can do)"
+    ),
+}
+
+
+def evaluation_line(rule: str) -> str:
+    """The report's declaration of what its test scores evaluate."""
+    return f"Evaluated: {EVALUATION_TEXT[rule]} (`--evaluate {rule}`)."
+
+
 def write_report(
     runs_dir: Path, out_dir: Path | None = None, options: ReportOptions | None = None
 ) -> Path:
@@ -445,7 +465,7 @@ def build_report(
     """Load, filter and check the runs, then write every table, figure and footnote."""
     options = options or ReportOptions()
     check_format(options)
-    store = load_store(runs_dir)
+    store = load_store(runs_dir, evaluate=options.evaluate)
     cases = apply_filters(store.cases, list(options.filters))
     store = store.restrict(cases)
     check_conventions(store)
@@ -476,6 +496,8 @@ def build_report(
             else ""
         )
         + f"; significance reference: `{reference}`.",
+        "",
+        evaluation_line(options.evaluate),
         "",
     ]
     if store.failed:

@@ -37,11 +37,14 @@ from rmdbench.store import (
     CASES_FILE,
     CURVE_FILE,
     DAMAGED_DIR,
+    EVALUATION_RULES,
     NOISE_FILE,
     RESULT_FILE,
     RunState,
     RunStore,
+    cases_problem,
     check_record,
+    evaluation_files,
     first_line,
     spec_problem,
 )
@@ -84,6 +87,8 @@ class RunStoreData:
     foreign: dict[str, str] = field(default_factory=dict)  # directory -> why it is no run
     #: run -> its curve.parquet as read (None: it does not read), filled by ``curve``
     curves: dict[str, pd.DataFrame | None] = field(default_factory=dict, repr=False)
+    #: the evaluation rule whose test cases were read (``rmdbench.store.EVALUATION_RULES``)
+    evaluate: str = "last"
 
     @property
     def notes(self) -> list[str]:
@@ -103,6 +108,13 @@ class RunStoreData:
 
     def run_dir(self, run: str) -> Path:
         return self.root / run
+
+    def predictions_path(self, run: str) -> Path:
+        """The run's test predictions under the store's evaluation rule."""
+        return (
+            self.run_dir(run)
+            / evaluation_files(evaluated_files(self.results[run], self.evaluate))[1]
+        )
 
     def curve(self, run: str) -> pd.DataFrame | None:
         """The run's per-epoch curve, read once however many sections use it; None when
@@ -128,6 +140,7 @@ class RunStoreData:
             damaged=self.damaged,
             foreign=self.foreign,
             curves=self.curves,
+            evaluate=self.evaluate,
         )
 
 
@@ -152,7 +165,9 @@ def read_result(run_dir: Path) -> dict:
     return result
 
 
-def load_runs(root: Path, run_names: set[str] | None = None) -> pd.DataFrame:
+def load_runs(
+    root: Path, run_names: set[str] | None = None, evaluate: str = "last"
+) -> pd.DataFrame:
     """Every done run under ``root`` (or only ``run_names``) as the tidy frame: one row per
     run x test case. Its columns:
 
@@ -172,16 +187,41 @@ def load_runs(root: Path, run_names: set[str] | None = None) -> pd.DataFrame:
     - ``shared_clean``: True on the r=0 rows copied to a noise setting that has no clean
       runs of its own (``share_clean_runs``).
     """
-    return load_store(root, run_names).cases
+    return load_store(root, run_names, evaluate).cases
 
 
-def load_store(root: Path, run_names: set[str] | None = None) -> RunStoreData:
-    """Read every done run under ``root`` (or only ``run_names``) into a RunStoreData."""
+def check_evaluation_rule(rule: str) -> None:
+    if rule not in EVALUATION_RULES:
+        raise UserError(
+            f"unknown evaluation rule '{rule}'; choose one of: {', '.join(EVALUATION_RULES)}"
+        )
+
+
+def evaluated_files(result: dict, rule: str) -> str:
+    """Whose files hold a run's test cases under ``rule`` (``rmdbench.store.evaluation_files``):
+    ``last`` for the last epoch and for a best epoch that was the last; '' when the run
+    has no evaluation under the rule (recorded before best epochs were kept, or trained
+    without validation cases)."""
+    if rule == "last":
+        return "last"
+    evaluation = _mapping(_mapping(result.get("evaluation")).get(rule))
+    files = evaluation.get("files")
+    return files if files in ("last", rule) else ""
+
+
+def load_store(
+    root: Path, run_names: set[str] | None = None, evaluate: str = "last"
+) -> RunStoreData:
+    """Read every done run under ``root`` (or only ``run_names``) into a RunStoreData, each
+    with its test cases under the evaluation rule ``evaluate``; a run without them is a
+    UserError that names the fix."""
+    check_evaluation_rule(evaluate)
     root = Path(root)
     if not root.is_dir():
         raise UserError(f"runs directory '{root}' does not exist; run 'rmdbench sweep' first")
     frames, results, realised = [], {}, []
     failed, damaged, foreign = [], {}, {}
+    lacking: list[str] = []
     store = RunStore(root)
     planned = store.planned_runs()  # a planned run's directory is its run's, whatever it holds
     for run_dir in store.run_dirs():
@@ -195,8 +235,17 @@ def load_store(root: Path, run_names: set[str] | None = None) -> RunStoreData:
             (foreign if check.foreign and name not in planned else damaged)[name] = check.reason
         if check.state != RunState.DONE:
             continue
+        files = evaluated_files(check.record, evaluate)
+        if not files:
+            lacking.append(name)
+            continue
+        cases_file = evaluation_files(files)[0]
+        problem = cases_problem(run_dir / cases_file) if files != "last" else ""
+        if problem:
+            damaged[name] = problem
+            continue
         try:
-            cases, noise = _read_run(run_dir, check.record)
+            cases, noise = _read_run(run_dir, check.record, cases_file)
         except DamagedRun as error:
             damaged[name] = str(error)
             continue
@@ -204,6 +253,12 @@ def load_store(root: Path, run_names: set[str] | None = None) -> RunStoreData:
         frames.append(cases)
         if noise is not None:
             realised.append(noise)
+    if lacking:
+        raise UserError(
+            f"{len(lacking)} run(s) have no '{evaluate}' evaluation (recorded before rmdbench "
+            f"kept the best epoch's networks, or trained without validation cases), e.g. "
+            f"{sorted(lacking)[0]}; report with --evaluate last, or train them again"
+        )
     if not frames:
         skipped = "".join(
             f"; skipped {len(found)} {kind}: {listing(found)}"
@@ -227,6 +282,7 @@ def load_store(root: Path, run_names: set[str] | None = None) -> RunStoreData:
         failed=failed,
         damaged=damaged,
         foreign=foreign,
+        evaluate=evaluate,
     )
 
 
@@ -237,11 +293,13 @@ def listing(reasons: dict[str, str], limit: int = 3) -> str:
     return text + (f" and {len(names) - limit} more" if len(names) > limit else "")
 
 
-def _read_run(run_dir: Path, result: dict) -> tuple[pd.DataFrame, pd.DataFrame | None]:
-    """One done run's cases (with its spec attached) and realised noise; ``DamagedRun``
-    when they do not read after all. Its spec and cases were checked with the record
-    (``check_record``)."""
-    return _run_cases(run_dir, result), _run_noise(run_dir)
+def _read_run(
+    run_dir: Path, result: dict, cases_file: str = CASES_FILE
+) -> tuple[pd.DataFrame, pd.DataFrame | None]:
+    """One done run's cases from ``cases_file`` (with its spec attached) and realised
+    noise; ``DamagedRun`` when they do not read after all. Its spec and cases were checked
+    with the record (``check_record``) or by the caller."""
+    return _run_cases(run_dir, result, cases_file), _run_noise(run_dir)
 
 
 def share_clean_runs(cases: pd.DataFrame) -> pd.DataFrame:
@@ -273,11 +331,11 @@ def share_clean_runs(cases: pd.DataFrame) -> pd.DataFrame:
     return pd.concat([cases, *borrowed], ignore_index=True) if borrowed else cases
 
 
-def _run_cases(run_dir: Path, result: dict) -> pd.DataFrame:
+def _run_cases(run_dir: Path, result: dict, cases_file: str = CASES_FILE) -> pd.DataFrame:
     """One run's per-case metrics with the run's spec, timings and noise summary attached."""
-    cases = _read_table(run_dir / CASES_FILE)
+    cases = _read_table(run_dir / cases_file)
     if "case_id" not in cases:
-        raise DamagedRun(f"{CASES_FILE} has no case_id column")
+        raise DamagedRun(f"{cases_file} has no case_id column")
     spec = result["spec"]
     scalars: dict[str, Any] = {column: spec.get(column) for column in SPEC_COLUMNS}
     profile = _mapping(spec.get("profile"))

@@ -17,7 +17,7 @@ from rmdbench import __version__
 from rmdbench.contracts.method import Method, MethodContext
 from rmdbench.data.base import SegmentationData
 from rmdbench.errors import UserError
-from rmdbench.metrics import CONVENTIONS, dice_per_case, evaluate_cases
+from rmdbench.metrics import CONVENTIONS, evaluate_cases
 from rmdbench.noise import NoisyLabels, apply_noise, severity_key
 from rmdbench.params import build_params
 from rmdbench.profiles import DEFAULT_THREADS, Profile, profile_threads
@@ -35,12 +35,18 @@ from rmdbench.store import (
     SPEC_FILE,
     RunState,
     RunStore,
+    evaluation_files,
     spec_key,
     write_json,
 )
-from rmdbench.training.checkpoint import Checkpointing, checkpoint_path, remove_checkpoint
+from rmdbench.training.checkpoint import (
+    CHECKPOINT_FORMAT,
+    Checkpointing,
+    checkpoint_path,
+    remove_checkpoint,
+)
 from rmdbench.training.losses import output_channels
-from rmdbench.training.trainer import DeviceData, NonFiniteLossError, Trainer
+from rmdbench.training.trainer import DeviceData, NonFiniteLossError, Trainer, TrainResult
 
 #: bump when the meaning of a spec field changes. 2: one random stream per purpose (common
 #: random numbers across methods) and per-network initialisation seeds.
@@ -129,6 +135,11 @@ def train_and_evaluate(
         build_params(noise_class.Params, spec.noise_params, f"noise model '{spec.noise_model}'")
     )
     noisy = apply_noise(data, noise_model, spec.noise_ratio, spec.seed, spec.severity_key)
+    # the validation labels corrupted like the training ones: what a user without clean
+    # labels could select on (``val_noisy_dsc``, ``--evaluate best-noisy-val``)
+    noisy_val = apply_noise(
+        data, noise_model, spec.noise_ratio, spec.seed, spec.severity_key, split="val"
+    )
     train_index = _limit(data.indices("train"), profile.max_train_cases)
     val_index = _limit(data.indices("val"), profile.max_eval_cases)
     test_index = _limit(data.indices("test"), profile.max_eval_cases)
@@ -154,22 +165,23 @@ def train_and_evaluate(
     torch.manual_seed(seed_words("modules", spec.seed)[0])
     method = METHODS.get(spec.method).create(spec.method_params, context)
     trainer = Trainer.from_profile(profile, device, on_epoch)
-    training = trainer.fit(method, train, val, seed=spec.seed, checkpointing=checkpointing)
+    noisy_val_labels = DeviceData.label_tensor(noisy_val.masks[val_index], device)
+    training = trainer.fit(
+        method,
+        train,
+        val,
+        seed=spec.seed,
+        checkpointing=checkpointing,
+        noisy_val_labels=noisy_val_labels,
+    )
     eval_start = time.perf_counter()
-    predictions = trainer.predict(method, test_images.images).cpu().numpy()
-    cases = evaluate_cases(
-        predictions,
-        data.masks[test_index],
-        data.spacing[test_index],
-        data.case_ids[test_index],
-        data.num_classes,
-    )
-    cases["hd_unit"] = cases.attrs.get("hd_unit", "mm")
-    noisy_val = apply_noise(
-        data, noise_model, spec.noise_ratio, spec.seed, spec.severity_key, split="val"
-    )
+    test = TestSet(test_images, data, test_index)
+    predictions, cases = test.evaluate(trainer, method)
+    evaluations = best_epoch_evaluations(training, trainer, method, test)
+    last = training.curve[-1]
     validation = {
-        **validation_scores(trainer, method, val, noisy_val.masks[val_index]),
+        "clean_dsc": last["val_dsc"],  # the last epoch's: the networks evaluated
+        "noisy_dsc": last["val_noisy_dsc"],
         **validation_noise(noisy_val, data.case_ids[val_index]),
     }
     eval_seconds = time.perf_counter() - eval_start
@@ -194,26 +206,67 @@ def train_and_evaluate(
         },
         "sizes": {"train": len(train_index), "val": len(val_index), "test": len(test_index)},
         "validation": validation,
+        "evaluations": evaluations,
     }
 
 
-def validation_scores(
-    trainer: Trainer, method: Method, val: DeviceData, noisy_labels: np.ndarray
-) -> dict[str, float]:
-    """The final model's mean validation DSC against the clean labels (``clean_dsc``: the
-    oracle a benchmark with clean validation data has) and against ``noisy_labels``, the
-    validation labels corrupted like the training ones (``noisy_dsc``: what a user who has
-    only noisy labels can select hyper-parameters on, docs/tuning.md). One prediction
-    serves both; NaN when there are no validation cases."""
-    if len(val) == 0:
-        return {"clean_dsc": float("nan"), "noisy_dsc": float("nan")}
-    predicted = trainer.predict(method, val.images)
-    num_classes = max(2, method.context.num_classes)
-    noisy = torch.as_tensor(noisy_labels, device=predicted.device)
-    return {
-        "clean_dsc": float(dice_per_case(predicted, val.labels[:, 0], num_classes).mean()),
-        "noisy_dsc": float(dice_per_case(predicted, noisy, num_classes).mean()),
-    }
+@dataclass(frozen=True)
+class TestSet:
+    """The clean test cases a run is scored on, as device tensors and as stored arrays."""
+
+    images: DeviceData
+    data: SegmentationData
+    index: np.ndarray
+
+    def evaluate(self, trainer: Trainer, method: Method) -> tuple[np.ndarray, pd.DataFrame]:
+        """The method's test predictions and their per-case metrics."""
+        predictions = trainer.predict(method, self.images.images).cpu().numpy()
+        cases = evaluate_cases(
+            predictions,
+            self.data.masks[self.index],
+            self.data.spacing[self.index],
+            self.data.case_ids[self.index],
+            self.data.num_classes,
+        )
+        cases["hd_unit"] = cases.attrs.get("hd_unit", "mm")
+        return predictions, cases
+
+
+def best_epoch_evaluations(
+    training: TrainResult, trainer: Trainer, method: Method, test: TestSet
+) -> dict[str, dict]:
+    """The test set scored by each best-epoch rule (``rmdbench.training.model_selection``):
+    per rule its epoch, its validation score and, when that epoch is not the last, the
+    predictions and cases of its networks (``None``: the last epoch's serve). Leaves the
+    method at its last state. A rule without a best epoch (no validation cases) is absent:
+    ``rmdbench report --evaluate`` refuses it for this run."""
+    last_epoch = training.curve[-1]["epoch"]
+    evaluations: dict[str, dict] = {}
+    last_state = None
+    for rule, held in training.best.items():
+        evaluation = {"epoch": held.epoch, "val_score": held.score, "tables": None}
+        if held.epoch != last_epoch:
+            if last_state is None:
+                last_state = {k: v.detach().clone() for k, v in method.state_dict().items()}
+            method.load_state_dict(held.state)
+            evaluation["tables"] = test.evaluate(trainer, method)
+        evaluations[rule] = evaluation
+    if last_state is not None:
+        method.load_state_dict(last_state)
+    return evaluations
+
+
+def evaluation_record(evaluations: dict[str, dict], last_epoch: int) -> dict[str, dict]:
+    """result.json's ``evaluation``: per rule the epoch evaluated and whose files hold its
+    cases and predictions (``rmdbench.store.evaluation_files``)."""
+    record = {"last": {"epoch": last_epoch, "files": "last"}}
+    for rule, evaluation in evaluations.items():
+        record[rule] = {
+            "epoch": evaluation["epoch"],
+            "val_score": evaluation["val_score"],
+            "files": "last" if evaluation["tables"] is None else rule,
+        }
+    return record
 
 
 def validation_noise(noisy_val: NoisyLabels, case_ids: np.ndarray) -> dict[str, float | int]:
@@ -291,7 +344,12 @@ def checkpoint_identity(spec: RunSpec, device: torch.device) -> dict:
     """What a checkpoint must have been saved under to be resumed: the spec, the rmdbench
     version, the device type and, on the CPU, torch's thread count now (results depend on
     it there: a run resumed at another count would be a hybrid of two results)."""
-    identity = {"spec": spec.key, "rmdbench": __version__, "device": device.type}
+    identity = {
+        "spec": spec.key,
+        "rmdbench": __version__,
+        "device": device.type,
+        "format": CHECKPOINT_FORMAT,
+    }
     if device.type == "cpu":
         identity["threads"] = torch.get_num_threads()
     return identity
@@ -333,6 +391,16 @@ def execute_run(
             predictions=output["predictions"],
             case_ids=output["test_case_ids"],
         )
+        for rule, evaluation in output["evaluations"].items():
+            if evaluation["tables"] is not None:
+                predictions, cases = evaluation["tables"]
+                cases_file, predictions_file = evaluation_files(rule)
+                cases.to_parquet(staging / cases_file, index=False)
+                np.savez_compressed(
+                    staging / predictions_file,
+                    predictions=predictions,
+                    case_ids=output["test_case_ids"],
+                )
         if output["noisy_example"] is not None:
             np.savez_compressed(staging / NOISY_EXAMPLE_FILE, **output["noisy_example"])
         summary = summarise_cases(output["cases"])
@@ -347,6 +415,9 @@ def execute_run(
                 "timings": output["timings"],
                 "sizes": output["sizes"],
                 "validation": output["validation"],
+                "evaluation": evaluation_record(
+                    output["evaluations"], int(output["curve"]["epoch"].iloc[-1])
+                ),
                 "conventions": CONVENTIONS,
                 "provenance": provenance(device),
             },

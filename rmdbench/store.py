@@ -52,6 +52,9 @@ CURVE_FILE = "curve.parquet"  # per epoch: loss terms, clean validation DSC
 NOISE_FILE = "noise.parquet"  # per training case: corrupted or not, realised noise
 PREDICTIONS_FILE = "predictions.npz"  # test predictions with their case ids
 NOISY_EXAMPLE_FILE = "noisy_example.npz"  # one corrupted training case, for the figures
+#: the rules a run's test set is evaluated under (``rmdbench.training.model_selection``):
+#: the last epoch's networks, or the best epoch's by clean or by noisy validation DSC
+EVALUATION_RULES = ("last", "best-clean-val", "best-noisy-val")
 STAGING_DIR = ".staging"
 LOCK_DIR = ".locks"
 PLAN_DIR = ".plans"
@@ -60,6 +63,17 @@ DAMAGED_DIR = ".damaged"  # damaged run directories, set aside by sweeps (never 
 STORE_FOLDERS = (STAGING_DIR, LOCK_DIR, PLAN_DIR, DAMAGED_DIR)
 #: the tables of a done run: each must open (its parquet footer read) for the run to count
 RECORD_TABLES = (CASES_FILE, CURVE_FILE, NOISE_FILE)
+
+
+def evaluation_files(rule: str) -> tuple[str, str]:
+    """The cases and predictions files of a rule's evaluation: the run's own for ``last``,
+    ``cases-<rule>.parquet`` and ``predictions-<rule>.npz`` for a best-epoch rule whose
+    epoch is not the last (result.json's ``evaluation`` says which files each rule uses)."""
+    if rule == "last":
+        return CASES_FILE, PREDICTIONS_FILE
+    return f"cases-{rule}.parquet", f"predictions-{rule}.npz"
+
+
 #: what a JSON value that is not an object is called in a message
 JSON_KINDS = {
     list: "list",
@@ -281,16 +295,16 @@ def cases_problem(path: Path) -> str:
     try:
         table = pq.read_table(path)
     except (OSError, ValueError, pa.ArrowException) as error:
-        return f"{CASES_FILE} does not read ({first_line(error)})"
+        return f"{path.name} does not read ({first_line(error)})"
     if table.num_rows == 0:
-        return f"{CASES_FILE} holds no cases"
+        return f"{path.name} holds no cases"
     missing = [name for name in CASE_COLUMNS if name not in table.column_names]
     if missing:
-        return f"{CASES_FILE} lacks column(s) {', '.join(missing)}"
+        return f"{path.name} lacks column(s) {', '.join(missing)}"
     for name in table.column_names:
         problem = _column_problem(name, table.column(name))
         if problem:
-            return f"{CASES_FILE}: {problem}"
+            return f"{path.name}: {problem}"
     return ""
 
 

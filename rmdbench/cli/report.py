@@ -45,6 +45,14 @@ def report(
             help="Draw the qualitative figure (loads the dataset for the test images).",
         ),
     ] = True,
+    evaluate: Annotated[
+        str,
+        typer.Option(
+            help="Which networks the test scores are of: last (the last epoch's), "
+            "best-clean-val or best-noisy-val (the epoch with the best validation DSC "
+            "against clean, or noisy, validation labels).",
+        ),
+    ] = "last",
 ) -> None:
     """Write report.md: tables (methods x noise ratios, mean over seeds with a bootstrap CI
     over seeds, best bold, P(better than the reference) over seed-paired runs, a seed power
@@ -59,6 +67,7 @@ def report(
         filters=tuple(filters or ()),
         metrics=tuple(metrics or DEFAULT_METRICS),
         qualitative=qualitative,
+        evaluate=evaluate,
     )
     try:
         check_writable_dir(out or runs_dir, "report")  # before tables and figures

@@ -20,6 +20,9 @@ import torch
 from rmdbench.atomic import atomic_write, partial_writes
 
 CHECKPOINT_DIR = ".checkpoints"
+#: what a checkpoint holds; part of its identity, so one of an older layout is discarded.
+#: 2: the best epochs' states (``model_selection``) and the noisy validation DSC
+CHECKPOINT_FORMAT = 2
 
 
 @dataclass(frozen=True)

@@ -2,7 +2,9 @@
 
 Data live on the device as tensors; each epoch draws a new permutation; the optimiser plan
 (Adam, constant lr then linear decay, beta1 0.9 -> 0.1) follows the Schedule; the clean
-validation Dice is recorded every epoch; the last-epoch model is the one evaluated.
+validation Dice is recorded every epoch (and, given noisy validation labels, the Dice against
+them); the last-epoch model is returned, with copies of the best epochs' states
+(``model_selection``) for the evaluation rules that select by validation.
 Host synchronisation happens once per epoch (logging), never inside an iteration.
 Randomness comes from one stream per purpose (``streams.RandomStreams``), so every method
 sees the same batches and flips for a seed; a few iterations per epoch also measure each
@@ -11,6 +13,7 @@ loss term's share of the gradient (``diagnostics``).
 
 from __future__ import annotations
 
+import math
 import statistics
 import time
 from collections.abc import Callable
@@ -28,6 +31,7 @@ from rmdbench.training import diagnostics
 from rmdbench.training.augment import random_sample_flips
 from rmdbench.training.checkpoint import Checkpointing
 from rmdbench.training.losses import labels_from_logits
+from rmdbench.training.model_selection import BestEpoch, BestEpochs
 from rmdbench.training.schedules import Schedule
 from rmdbench.training.streams import RandomStreams
 
@@ -60,6 +64,8 @@ class TrainResult:
     train_seconds: float = 0.0
     seconds_per_iteration: float = float("nan")  # median over epochs after the first
     resumed_from_epoch: int | None = None  # the epoch a checkpoint ended, when resumed
+    #: evaluation rule -> the best epoch by its validation DSC, with the method's state
+    best: dict[str, BestEpoch] = field(default_factory=dict)
 
 
 def memory_format(spatial_dims: int) -> torch.memory_format:
@@ -80,8 +86,13 @@ class DeviceData:
         images = torch.as_tensor(np.asarray(images), dtype=torch.float32, device=device)
         return cls(
             images.contiguous(memory_format=memory_format(images.ndim - 2)),
-            torch.as_tensor(np.asarray(masks)[:, None], dtype=torch.float32, device=device),
+            cls.label_tensor(masks, device),
         )
+
+    @staticmethod
+    def label_tensor(masks: np.ndarray, device: torch.device) -> torch.Tensor:
+        """Integer label maps [N, *S] as the float [N, 1, *S] tensor ``labels`` holds."""
+        return torch.as_tensor(np.asarray(masks)[:, None], dtype=torch.float32, device=device)
 
     @property
     def spatial_dims(self) -> int:
@@ -159,10 +170,13 @@ class Trainer:
         val: DeviceData,
         seed: int,
         checkpointing: Checkpointing | None = None,
+        noisy_val_labels: torch.Tensor | None = None,
     ) -> TrainResult:
         """Train for the profile's epochs; with ``checkpointing``, resume from a saved state
         and save one every few epochs (same result as an uninterrupted run). ``seed`` is the
-        run's seed: every random stream derives from it (``RandomStreams``)."""
+        run's seed: every random stream derives from it (``RandomStreams``). With
+        ``noisy_val_labels`` (laid out like ``val.labels``: the validation labels corrupted
+        like the training ones), each epoch also scores them (``val_noisy_dsc``)."""
         self.prepare(method, train.spatial_dims)
         optimiser = self.make_optimiser(method)
         streams = RandomStreams.for_run(seed, self.device)
@@ -173,12 +187,14 @@ class Trainer:
         result = TrainResult()
         epoch_seconds: list[float] = []
         first_epoch, earlier_seconds = 0, 0.0
+        best = BestEpochs()
         saved = checkpointing.load() if checkpointing is not None else None
         if saved is not None:
             method.load_state_dict(saved["method"])
             optimiser.load_state_dict(saved["optimiser"])
             streams.restore(saved["random"], self.device)
             result.curve = list(saved["curve"])
+            best = BestEpochs.restore(saved.get("best", {}))
             epoch_seconds = list(saved["epoch_seconds"])
             first_epoch, earlier_seconds = saved["epoch"] + 1, saved["train_seconds"]
             result.resumed_from_epoch = int(saved["epoch"])
@@ -208,13 +224,11 @@ class Trainer:
             row.update(
                 {key: float(value) / len(diagnosed) for key, value in diagnosed_sums.items()}
             )
-            row.update(
-                epoch=epoch,
-                lr=optimiser.param_groups[0]["lr"],
-                val_dsc=float(self.validation_dice(method, val)),
-                seconds=epoch_seconds[-1],
-            )
+            row.update(epoch=epoch, lr=optimiser.param_groups[0]["lr"])
+            row.update(self.validation_scores(method, val, noisy_val_labels))
+            row.update(seconds=epoch_seconds[-1])
             result.curve.append(row)
+            best.update(epoch, row, method.state_dict())
             if checkpointing is not None and checkpointing.due(epoch, self.epochs):
                 checkpointing.save(
                     {
@@ -223,6 +237,7 @@ class Trainer:
                         "optimiser": optimiser.state_dict(),
                         "random": streams.state(self.device),
                         "curve": result.curve,
+                        "best": best.state(),
                         "epoch_seconds": epoch_seconds,
                         "train_seconds": earlier_seconds + time.perf_counter() - start,
                     }
@@ -230,6 +245,7 @@ class Trainer:
             if self.on_epoch is not None:
                 self.on_epoch(epoch, self.epochs, row)
         result.iterations = total
+        result.best = best.best
         result.train_seconds = earlier_seconds + time.perf_counter() - start
         timed = epoch_seconds[1:] or epoch_seconds
         if per_epoch:
@@ -293,6 +309,23 @@ class Trainer:
                 logits = method.predict_logits(images[start : start + self.eval_batch_size])
             chunks.append(labels_from_logits(logits))
         return torch.cat(chunks) if chunks else images.new_zeros((0, *images.shape[2:]))
+
+    def validation_scores(
+        self, method: Method, val: DeviceData, noisy_labels: torch.Tensor | None = None
+    ) -> dict[str, float]:
+        """The mean validation DSC against the clean labels (``val_dsc``) and, when given,
+        against ``noisy_labels`` (``val_noisy_dsc``), from one prediction; NaN when there
+        are no validation cases."""
+        if len(val) == 0:
+            scores = {"val_dsc": math.nan}
+            return scores if noisy_labels is None else {**scores, "val_noisy_dsc": math.nan}
+        predicted = self.predict(method, val.images)
+        num_classes = max(2, method.context.num_classes)
+        scores = {"val_dsc": float(dice_per_case(predicted, val.labels[:, 0], num_classes).mean())}
+        if noisy_labels is not None:
+            noisy = dice_per_case(predicted, noisy_labels[:, 0], num_classes).mean()
+            scores["val_noisy_dsc"] = float(noisy)
+        return scores
 
     def validation_dice(self, method: Method, val: DeviceData) -> torch.Tensor:
         if len(val) == 0:

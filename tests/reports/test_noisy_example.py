@@ -38,6 +38,7 @@ RESULT_KEYS = {
     "timings",
     "sizes",
     "validation",
+    "evaluation",  # one epoch: every rule's is the last, so no best-epoch files
     "conventions",
     "provenance",
 }

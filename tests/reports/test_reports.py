@@ -579,6 +579,8 @@ def test_duplicate_runs_are_exit_2(store, runner, tmp_path):
         (["--filter", "no operator"], "write COLUMN=VALUE"),
         (["--metric", "nsd"], "unknown metric nsd"),
         (["--format", "docx"], "unknown format 'docx'"),
+        (["--evaluate", "best"], "unknown evaluation rule 'best'"),
+        (["--evaluate", "best-clean-val"], "have no 'best-clean-val' evaluation"),
     ],
 )
 def test_bad_report_options_are_one_line_and_exit_2(store, runner, tmp_path, arguments, message):
