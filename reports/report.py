@@ -617,6 +617,10 @@ def _qualitative_lines(
     from .qualitative import qualitative_figure
 
     heading = "### Qualitative examples"
+    if not all(store.predictions_path(run).is_file() for run in store.cases["run"].unique()):
+        reason = "the runs hold no test predictions (a compact copy, 'rmdbench export compact')"
+        report.notes.append(f"qualitative figure skipped: {reason}")
+        return [heading, "", f"Skipped: {reason}.", ""]
     try:
         figure = qualitative_figure(store, out_dir / "qualitative.png", metric)
     except QUALITATIVE_ERRORS as error:

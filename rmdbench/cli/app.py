@@ -7,6 +7,7 @@ import typer
 from rmdbench.cli.bench import bench
 from rmdbench.cli.common import OneLineErrors
 from rmdbench.cli.data import data_app
+from rmdbench.cli.export import export_app
 from rmdbench.cli.listing import list_registered
 from rmdbench.cli.noise import noise_app
 from rmdbench.cli.report import report
@@ -28,6 +29,7 @@ app.command("list")(list_registered)
 app.command()(bench)
 app.add_typer(noise_app, name="noise", help="Preview noise models and measure realised noise.")
 app.add_typer(data_app, name="data", help="Prepare datasets you downloaded; describe them.")
+app.add_typer(export_app, name="export", help="Copy a run store into another form.")
 
 
 def main() -> None:
