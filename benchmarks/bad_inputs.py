@@ -70,7 +70,7 @@ class Workspace:
         if self._store is None:
             self._store = self.root / "template" / STORE
             self._store.parent.mkdir(parents=True)
-            argv = [self.rmdbench, "sweep", *TINY, "--seeds", "0", "--seeds", "1"]
+            argv = [self.rmdbench, "sweep", *TINY, "--seeds", "0,1"]
             argv += ["--out", str(self._store)]
             done = subprocess.run(argv, cwd=self._store.parent, env=self.env, capture_output=True)
             if done.returncode != 0 or len(run_dirs(self._store)) != 2:
@@ -348,7 +348,7 @@ CASES = [
         "truncated-sweep",
         "3 damaged records",
         "done run's result.json cut to half",
-        ("sweep", *TINY, "--seeds", "0", "--seeds", "1", "--out", STORE),
+        ("sweep", *TINY, "--seeds", "0,1", "--out", STORE),
         truncated_result,
         refuse=False,
         check=result_whole_again,
@@ -375,7 +375,7 @@ CASES = [
         "list-result-sweep",
         "3 damaged records",
         "result.json holds a JSON list",
-        ("sweep", *TINY, "--seeds", "0", "--seeds", "1", "--out", STORE),
+        ("sweep", *TINY, "--seeds", "0,1", "--out", STORE),
         list_result,
         refuse=False,
         check=result_whole_again,

@@ -7,8 +7,8 @@ profile="${1:-quick}"
 out_json="${2:-benchmarks/workers-scaling-$(date +%Y%m%d).json}"
 work="$(mktemp -d)"
 trap 'rm -rf "$work"' EXIT
-grid=(--dataset lidc-phantom --noise-model distortion --noise 0 0.2 0.4 0.6
-      --methods single --seeds 0 --seeds 1 --seeds 2 --profile "$profile" --device cpu)
+grid=(--dataset lidc-phantom --noise-model distortion --noise 0,0.2,0.4,0.6
+      --methods single --seeds 0,1,2 --profile "$profile" --device cpu)
 python -c "import sys; from rmdbench.profiles import get_profile; \
 from rmdbench.data.resolve import load_dataset; \
 load_dataset('lidc-phantom', get_profile(sys.argv[1]).crop_size, None)" "$profile"  # cache it

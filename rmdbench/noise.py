@@ -141,19 +141,21 @@ def check_noise_ratio(noise_ratio: object) -> float:
 
 
 def parse_noise_ratios(values: Sequence[object]) -> list[float]:
-    """The one reader of noise ratios: '0 0.4 0.8', '0,0.4', repeated values and YAML
-    numbers all give a list of checked floats."""
+    """The one reader of noise ratios: numbers (YAML) and text, where several are
+    comma-separated as on the command line ('0,0.4,0.8'), give a list of checked floats.
+    '0 0.4' is refused, not read as two: lists have one form."""
     ratios = []
     for value in values:
         if isinstance(value, numbers.Real) and not isinstance(value, bool):
             ratios.append(check_noise_ratio(value))
             continue
-        for item in str(value).replace(",", " ").split():
+        for item in filter(None, (part.strip() for part in str(value).split(","))):
             try:
                 number = float(item)
             except ValueError:
                 raise NoiseRatioError(
-                    f"'{item}' is not a noise ratio; pass numbers in [0, 1], e.g. --noise 0 0.4 0.8"
+                    f"'{item}' is not a noise ratio; pass numbers in [0, 1], comma-separated, "
+                    "e.g. --noise 0,0.4,0.8"
                 ) from None
             ratios.append(check_noise_ratio(number))
     return ratios

@@ -132,7 +132,7 @@ class PluginsNotLoaded(UserError):
 
     def __init__(self, name: str = "", plugins: tuple[Path, ...] = ()) -> None:
         files = ", ".join(str(path) for path in plugins)
-        listing = " ".join(f"--plugin {path}" for path in plugins)
+        listing = "--plugin " + ",".join(str(path) for path in plugins)
         super().__init__(
             f"--dry-run runs no plug-in code, so it cannot plan {name}, which is not built "
             f"in (plug-in files not run: {files}); see what they register with "

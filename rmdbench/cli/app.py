@@ -5,23 +5,24 @@ from __future__ import annotations
 import typer
 
 from rmdbench.cli.bench import bench
-from rmdbench.cli.common import OneLineErrors
+from rmdbench.cli.common import HELP_MARKUP, OneLineErrors
 from rmdbench.cli.data import data_app
 from rmdbench.cli.export import export_app
 from rmdbench.cli.listing import list_registered
 from rmdbench.cli.noise import noise_app
 from rmdbench.cli.report import report
 from rmdbench.cli.status import status
-from rmdbench.cli.sweep import SWEEP_CONTEXT, sweep
+from rmdbench.cli.sweep import sweep
 from rmdbench.cli.tune import tune
 
 app = typer.Typer(
     help="Benchmark noise-robust segmentation methods on imperfect annotations.",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
+    rich_markup_mode=HELP_MARKUP,
     cls=OneLineErrors,
 )
-app.command(context_settings=SWEEP_CONTEXT)(sweep)
+app.command()(sweep)
 app.command()(tune)
 app.command()(report)
 app.command()(status)

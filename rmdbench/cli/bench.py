@@ -8,15 +8,17 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from rmdbench.cli.common import console, fail
+from rmdbench.cli.common import console, fail, list_option
 from rmdbench.errors import UserError
 
 
 def bench(
     profile: Annotated[str, typer.Option(help="quick, paper or tiny.")] = "quick",
     methods: Annotated[
-        list[str] | None,
-        typer.Option("--methods", help="Methods, comma-separated (default: all built-in)."),
+        list | None,
+        list_option(
+            "--methods", metavar="METHOD", help="Methods, e.g. single,rmd (default: all built-in)."
+        ),
     ] = None,
     device: Annotated[str, typer.Option(help="auto, cpu or cuda.")] = "auto",
     iterations: Annotated[int, typer.Option(help="Timed iterations per method.")] = 15,

@@ -12,13 +12,14 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from rmdbench.cli.common import OneLineErrors, console, fail, say, terminal_track
+from rmdbench.cli.common import HELP_MARKUP, OneLineErrors, console, fail, say, terminal_track
 from rmdbench.errors import UserError
 
 data_app = typer.Typer(
     help="Prepare datasets you downloaded (LIDC-IDRI, ACDC, BraTS, a folder of pairs).",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
+    rich_markup_mode=HELP_MARKUP,
     cls=OneLineErrors,
 )
 
@@ -36,7 +37,7 @@ def prepare(
     out: Annotated[
         Path | None,
         typer.Option(
-            help="Where the prepared copy goes (default: <cache>/prepared/NAME, which "
+            help="Where the prepared copy goes (default: the cache's prepared/NAME, which "
             "'rmdbench sweep --dataset NAME' finds)."
         ),
     ] = None,

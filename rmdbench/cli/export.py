@@ -7,10 +7,15 @@ from typing import Annotated
 
 import typer
 
-from rmdbench.cli.common import OneLineErrors, fail, say
+from rmdbench.cli.common import HELP_MARKUP, OneLineErrors, fail, say
 from rmdbench.errors import UserError
 
-export_app = typer.Typer(no_args_is_help=True, pretty_exceptions_enable=False, cls=OneLineErrors)
+export_app = typer.Typer(
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    rich_markup_mode=HELP_MARKUP,
+    cls=OneLineErrors,
+)
 
 
 @export_app.command()

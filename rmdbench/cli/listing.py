@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from rmdbench.cli.common import console, fail
+from rmdbench.cli.common import console, fail, list_option
 from rmdbench.errors import UserError
 
 LIST_KINDS = ("methods", "noise-models", "datasets", "backbones", "dataset-formats")
@@ -19,7 +19,8 @@ def list_registered(
         str | None, typer.Argument(help="One of: " + ", ".join(LIST_KINDS) + " (default: all).")
     ] = None,
     plugin: Annotated[
-        list[Path] | None, typer.Option("--plugin", help="Also load this plug-in file.")
+        list | None,
+        list_option("--plugin", metavar="FILE", item=Path, help="Also load these plug-in files."),
     ] = None,
 ) -> None:
     """Show registered methods, noise models, datasets, backbones and the dataset formats

@@ -15,7 +15,15 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from rmdbench.cli.common import OneLineErrors, console, error_console, fail, terminal_track
+from rmdbench.cli.common import (
+    HELP_MARKUP,
+    OneLineErrors,
+    console,
+    error_console,
+    fail,
+    list_option,
+    terminal_track,
+)
 from rmdbench.errors import UserError
 from rmdbench.noise_stats import MIN_CROP_SIZE, STATS_COLUMNS, CropSizeOutOfRange
 from rmdbench.profiles import MAX_CROP_SIZE, SUGGESTED_CROP_SIZE
@@ -24,6 +32,7 @@ noise_app = typer.Typer(
     help="Preview noise models and measure how noisy their labels really are.",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
+    rich_markup_mode=HELP_MARKUP,
     cls=OneLineErrors,
 )
 
@@ -54,9 +63,8 @@ def _message(error: UserError) -> str:
     return str(error)
 
 
-@noise_app.command(context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
+@noise_app.command()
 def preview(
-    context: typer.Context,
     noise_model: Annotated[
         str,
         typer.Option(
@@ -67,10 +75,11 @@ def preview(
     ],
     out: Annotated[Path, typer.Option("--out", help="Figure file to write (.png).")],
     noise: Annotated[
-        list[str] | None,
-        typer.Option(
+        list | None,
+        list_option(
             "--noise",
-            help="Noise ratio(s) to show, e.g. --noise 0.4 0.8 (default: each preset at r=1).",
+            metavar="R",
+            help="Noise ratios to show, e.g. --noise 0.4,0.8 (default: each preset at r=1).",
         ),
     ] = None,
     dataset: Annotated[str, typer.Option("--dataset", help="Dataset name.")] = "lidc-phantom",
@@ -88,7 +97,7 @@ def preview(
         check_figure(out)  # before the dataset is built and the figure drawn
         check_crop_size(crop_size)
         load_builtins()
-        ratios = parse_noise_ratios([*(noise or []), *context.args])
+        ratios = parse_noise_ratios(noise or [])
         severities = resolve_severities(noise_model, not ratios, crop_size)  # fits the crop
         data = load_dataset(dataset, crop_size, progress=terminal_track())
         path = write_preview(data, severities, ratios, cases, seed, out)
@@ -111,10 +120,12 @@ def out_of_memory(crop_size: int) -> str:
 def stats(
     dataset: Annotated[str, typer.Option("--dataset", help="Dataset name.")] = "lidc-phantom",
     noise_model: Annotated[
-        list[str] | None,
-        typer.Option(
+        list | None,
+        list_option(
             "--noise-model",
-            help="Noise model(s); a bare name gives each preset (default: every model).",
+            metavar="MODEL",
+            help="Noise models, e.g. reader,bias[radius=2-3]; a bare name gives each preset "
+            "(default: every model).",
         ),
     ] = None,
     output_format: Annotated[

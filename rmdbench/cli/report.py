@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from rmdbench.cli.common import fail, say
+from rmdbench.cli.common import fail, list_option, say
 from rmdbench.errors import UserError
 
 
@@ -28,16 +28,19 @@ def report(
         ),
     ] = "rmd",
     filters: Annotated[
-        list[str] | None,
-        typer.Option(
+        list | None,
+        list_option(
             "--filter",
-            help="Keep runs where COLUMN=VALUE (or !=; alternatives with |), repeatable, "
-            "e.g. noise_model=erosion_dilation, method.distill=false, seed=0|1.",
+            metavar="FILTER",
+            help="Keep runs where COLUMN=VALUE (or !=; alternatives with |), every filter "
+            "given, e.g. --filter noise_model=erosion_dilation,method.distill=false,seed=0|1.",
         ),
     ] = None,
     metrics: Annotated[
-        list[str] | None,
-        typer.Option("--metric", help="Metric of the tables, repeatable (default: dsc, hd95)."),
+        list | None,
+        list_option(
+            "--metric", metavar="METRIC", help="Metrics of the tables (default: dsc,hd95)."
+        ),
     ] = None,
     qualitative: Annotated[
         bool,

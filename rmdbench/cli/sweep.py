@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 from rich.table import Table
 
-from rmdbench.cli.common import console, error_console, fail, say, terminal_track
+from rmdbench.cli.common import console, error_console, fail, list_option, say, terminal_track
 from rmdbench.errors import OptionError, UserError
 from rmdbench.executors.slurm_options import DEFAULT_SLURM_MINUTES
 
@@ -25,13 +25,11 @@ if TYPE_CHECKING:
     from rmdbench.store import RunState, RunStore
     from rmdbench.sweep import SweepConfig, SweepResult
 
-SWEEP_CONTEXT = {"allow_extra_args": True, "ignore_unknown_options": True}
 EXECUTION = "Execution"
 SLURM = "SLURM (--executor slurm)"
 
 
 def sweep(
-    context: typer.Context,
     config: Annotated[
         Path | None,
         typer.Option(
@@ -42,34 +40,44 @@ def sweep(
         ),
     ] = None,
     noise: Annotated[
-        list[str] | None,
-        typer.Option(
+        list | None,
+        list_option(
             "--noise",
-            help="Noise ratio(s): fraction of training masks corrupted, "
-            "e.g. --noise 0.8 or --noise 0 --noise 0.4 (or --noise '0 0.4 0.8'). [default: 0.8]",
+            metavar="R",
+            help="Noise ratios: fractions of training masks corrupted, e.g. --noise 0.8 or "
+            "--noise 0,0.4,0.8. [default: 0.8]",
         ),
     ] = None,
     methods: Annotated[
-        list[str] | None,
-        typer.Option(
+        list | None,
+        list_option(
             "--methods",
-            help="Methods, comma-separated; hyper-parameters as name[key=value,...]. "
-            "[default: single,coteaching,rmd]",
+            metavar="METHOD",
+            help="Methods, e.g. --methods single,rmd; hyper-parameters as "
+            "name[key=value,...]. [default: single,coteaching,rmd]",
         ),
     ] = None,
     noise_model: Annotated[
-        list[str] | None,
-        typer.Option(
+        list | None,
+        list_option(
             "--noise-model",
-            help="Noise model(s), e.g. distortion or distortion[preset=severe]. "
+            metavar="MODEL",
+            help="Noise models, e.g. distortion or distortion[preset=severe],affine. "
             "[default: distortion]",
         ),
     ] = None,
     dataset: Annotated[
-        list[str] | None, typer.Option("--dataset", help="Dataset name(s). [default: lidc-phantom]")
+        list | None,
+        list_option("--dataset", metavar="NAME", help="Datasets. [default: lidc-phantom]"),
     ] = None,
     seeds: Annotated[
-        list[int] | None, typer.Option("--seeds", help="Seed(s); repeat for more. [default: 0]")
+        list | None,
+        list_option(
+            "--seeds",
+            metavar="SEED",
+            item=int,
+            help="Seeds (integers), e.g. --seeds 0,1,2. [default: 0]",
+        ),
     ] = None,
     profile: Annotated[
         str | None, typer.Option(help="quick (CPU-sized), paper, or tiny. [default: quick]")
@@ -85,11 +93,13 @@ def sweep(
         ),
     ] = None,
     plugin: Annotated[
-        list[Path] | None,
-        typer.Option(
+        list | None,
+        list_option(
             "--plugin",
-            help="A .py file that registers methods, noise models or datasets (repeatable). "
-            "It runs as Python code.",
+            metavar="FILE",
+            item=Path,
+            help=".py files that register methods, noise models or datasets, e.g. --plugin "
+            "gce.py or --plugin a.py,b.py. They run as Python code.",
         ),
     ] = None,
     allow_plugins: Annotated[
@@ -172,10 +182,11 @@ def sweep(
         str | None, typer.Option(help="Node features, e.g. a100.", rich_help_panel=SLURM)
     ] = None,
     slurm_setup: Annotated[
-        list[str] | None,
+        str | None,
         typer.Option(
             "--slurm-setup",
-            help="Shell line run before each task, e.g. 'source .venv/bin/activate' (repeatable).",
+            help="A shell line run before each task, e.g. 'module load cuda && source "
+            ".venv/bin/activate' (one line, commas and all; a sweep file may list several).",
             rich_help_panel=SLURM,
         ),
     ] = None,
@@ -220,9 +231,7 @@ def sweep(
     )
     from rmdbench.training.trainer import select_device
 
-    # the SweepConfig fields given on the command line (noise also as bare extra numbers)
-    given["noise"] = [*(noise or []), *context.args] or None
-    flags = {key: given[key] for key in config_keys() if given.get(key) not in (None, [])}
+    flags = {key: given[key] for key in config_keys() if given.get(key) is not None}
     executor_name = ""
     options = SweepConfig()
     try:

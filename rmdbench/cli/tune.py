@@ -35,7 +35,7 @@ TUNING = "Tuning"
 DEFAULT_SEARCH = 8
 #: the sweep's parameters tune does not take: it trains and waits for every run, since it
 #: selects from their scores
-NOT_SHARED = ("context", "dry_run", "detach")
+NOT_SHARED = ("dry_run", "detach")
 
 
 def tune(**given: Any) -> None:
@@ -77,7 +77,7 @@ def tune(**given: Any) -> None:
     from rmdbench.tuning.selected import TUNING_DIR
 
     search, rule, report_out = given["search"], given["select"], given["report_out"]
-    flags = {key: given[key] for key in config_keys() if given.get(key) not in (None, [])}
+    flags = {key: given[key] for key in config_keys() if given.get(key) is not None}
     executor_name, options = "", SweepConfig()
     try:
         check_search(search)

@@ -23,7 +23,7 @@ from rmdbench.sweep.plan import Component, flag, split_list
 
 #: a name; one string may hold several, comma-separated: 'lidc-phantom,toy-disks'
 Name = NewType("Name", str)
-#: a fraction of corrupted training masks in [0, 1]; one string may hold several: '0 0.4'
+#: a fraction of corrupted training masks in [0, 1]; one string may hold several: '0,0.4'
 NoiseRatio = NewType("NoiseRatio", float)
 #: text that a sweep file may write as a number: a time (90) or a size (32)
 Text = NewType("Text", str)

@@ -1,7 +1,7 @@
 """What a tuning sweep leaves for people: ``tuning.csv`` (every configuration with its
 validation scores and whether it was selected) and one sweep file per setting that runs
 the selected configurations again, with as many seeds as the user wants
-(``rmdbench sweep --config tuned-....yaml --seeds 0 --seeds 1 --seeds 2``)."""
+(``rmdbench sweep --config tuned-....yaml --seeds 0,1,2``)."""
 
 from __future__ import annotations
 
@@ -109,7 +109,7 @@ def write_sweep_files(
             f"# rmdbench tune: the configuration of each method selected on {rule} "
             f"({plan.search} per method, tuning seeds {', '.join(map(str, plan.seeds))}).\n"
             f"# Evaluate them with more seeds: rmdbench sweep --config {path.name} "
-            "--seeds 0 --seeds 1 --seeds 2\n"
+            "--seeds 0,1,2\n"
         )
         text = header + yaml.safe_dump(document, sort_keys=False)
         atomic_write(path, lambda handle, text=text: handle.write(text), mode="w")

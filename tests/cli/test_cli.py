@@ -9,6 +9,7 @@ from rmdbench.contracts.method import Method
 from rmdbench.plugins import load_builtins
 from rmdbench.registry import METHODS
 from rmdbench.store import FAILED_FILE, RESULT_FILE
+from tests.helpers.argv import overridden
 
 TOY = ["--dataset", "toy-disks", "--profile", "tiny"]
 
@@ -16,7 +17,7 @@ TOY = ["--dataset", "toy-disks", "--profile", "tiny"]
 @pytest.fixture(scope="module")
 def swept(tmp_path_factory, runner):
     out = tmp_path_factory.mktemp("runs")
-    result = runner.invoke(app, ["sweep", *TOY, "--noise", "0", "0.8", "--out", str(out)])
+    result = runner.invoke(app, ["sweep", *TOY, "--noise", "0,0.8", "--out", str(out)])
     return out, result
 
 
@@ -53,7 +54,7 @@ def test_run_record_is_complete(swept):
 def test_second_identical_sweep_trains_nothing(swept, runner):
     out, _ = swept
     before = {path: path.stat().st_mtime_ns for path in out.glob(f"*/{RESULT_FILE}")}
-    result = runner.invoke(app, ["sweep", *TOY, "--noise", "0", "0.8", "--out", str(out)])
+    result = runner.invoke(app, ["sweep", *TOY, "--noise", "0,0.8", "--out", str(out)])
     assert result.exit_code == 0, result.output
     assert "6 of 6 runs already done" in result.output
     assert "0 runs trained" in result.output
@@ -89,7 +90,7 @@ def test_report_writes_markdown_and_plot(swept, runner, tmp_path):
 def test_bad_input_is_one_line_and_exit_2(runner, tmp_path, arguments, message):
     out = tmp_path / "runs"
     base = ["sweep", "--dataset", "toy-disks", "--profile", "tiny", "--out", str(out)]
-    result = runner.invoke(app, [*base, *arguments])
+    result = runner.invoke(app, overridden(base, arguments))
     assert result.exit_code == 2, result.output
     assert message in result.output
     assert len(result.output.strip().splitlines()) == 1

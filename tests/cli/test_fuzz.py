@@ -30,6 +30,7 @@ from hypothesis import strategies as st
 
 from rmdbench.profiles import MAX_CROP_SIZE, SUGGESTED_CROP_SIZE, get_profile
 from tests.helpers import fuzz
+from tests.helpers.argv import overridden
 
 #: the extreme values drawn make numpy and matplotlib warn (overflow, NaN): on purpose
 pytestmark = pytest.mark.filterwarnings("ignore::RuntimeWarning")
@@ -427,19 +428,12 @@ def test_a_report_of_a_run_with_an_odd_spec_is_one_line(spec, grid, runner, tmp_
 @pytest.mark.parametrize(
     "argv",
     [
-        ["noise", "stats", *NOISE, "--crop-size", "1000000"],
-        ["noise", "stats", *NOISE, "--crop-size", "99999999999999999999999"],
-        [
-            "noise",
-            "preview",
-            *NOISE,
-            "--crop-size",
-            "1000000",
-            "--noise-model",
-            "distortion",
-            "--out",
-            "f.png",
-        ],
+        overridden(["noise", "stats", *NOISE], ["--crop-size", "1000000"]),
+        overridden(["noise", "stats", *NOISE], ["--crop-size", "99999999999999999999999"]),
+        overridden(
+            ["noise", "preview", *NOISE],
+            ["--crop-size", "1000000", "--noise-model", "distortion", "--out", "f.png"],
+        ),
         [*SWEEP, "--noise-model", "reader", "--profile", "tiny[crop_size=1000000]"],
     ],
     ids=["stats", "stats-overflow", "preview", "sweep-dry-run-reader"],
@@ -464,14 +458,10 @@ def test_a_huge_crop_is_refused_in_one_line(argv, runner, tmp_path):
             "--noise-model",
             "erosion_dilation[radius=99999999999999999999]",
         ],
-        [
-            "noise",
-            "preview",
-            *NOISE,
-            *PREVIEW,
-            "--noise-model",
-            "bias[radius=99999999999999999999]",
-        ],
+        overridden(
+            ["noise", "preview", *NOISE, *PREVIEW],
+            ["--noise-model", "bias[radius=99999999999999999999]"],
+        ),
     ],
     ids=["stats-points", "stats-radius", "preview-radius"],
 )

@@ -80,9 +80,7 @@ def test_stats_markdown_for_chosen_models(runner: CliRunner) -> None:
             "--format",
             "md",
             "--noise-model",
-            "erosion_dilation[radius=2-3]",
-            "--noise-model",
-            "bias",
+            "erosion_dilation[radius=2-3],bias",
         ],
     )
     assert result.exit_code == 0, result.output
@@ -119,7 +117,7 @@ def test_stats_skips_reader_models_on_a_dataset_without_readers(
 
 def test_preview_per_ratio_writes_a_small_png(runner: CliRunner, tmp_path) -> None:
     out = tmp_path / "figures" / "preview.png"
-    arguments = ["preview", *TOY, "--noise-model", "affine", "--noise", "0.2", "0.8"]
+    arguments = ["preview", *TOY, "--noise-model", "affine", "--noise", "0.2,0.8"]
     result = runner.invoke(noise_app, [*arguments, "--cases", "3", "--out", str(out)])
     assert result.exit_code == 0, result.output
     data = out.read_bytes()

@@ -110,12 +110,14 @@ def test_dry_run_with_a_plugin_plans_the_built_in_grid(runner, tmp_path):
 @pytest.mark.parametrize(
     "arguments, fragments",
     [
-        (["--noise", ""], ["--noise is empty"]),
-        (["--methods", ""], ["--methods is empty"]),
-        (["--methods", ","], ["--methods is empty"]),
-        (["--noise-model", ""], ["--noise-model is empty"]),
-        (["--dataset", ""], ["--dataset is empty"]),
-        (["--seeds", "abc"], ["'--seeds'", "--help"]),
+        (["--noise", ""], ["'--noise': no value"]),
+        (["--methods", ""], ["'--methods': no value"]),
+        (["--methods", ","], ["'--methods': no value"]),
+        (["--noise-model", ""], ["'--noise-model': no value"]),
+        (["--dataset", ""], ["'--dataset': no value"]),
+        (["--seeds", "abc"], ["'--seeds'", "'abc' is not a seed", "--help"]),
+        (["--seeds", "0,1.5"], ["'1.5' is not a seed"]),
+        (["--noise", "0 0.4"], ["'0 0.4' is not a noise ratio", "e.g. --noise 0,0.4,0.8"]),
         (["--workers", "many"], ["'--workers'"]),
         (["--checkpoint-every", "1.5"], ["'--checkpoint-every'"]),
     ],
@@ -136,6 +138,115 @@ def test_parameter_errors_of_every_command_are_one_line(runner, tmp_path):
     )
     refused(runner.invoke(app, ["noise", "stats", "--seed", "x"]), "'--seed'")
     assert not list(tmp_path.iterdir())
+
+
+# the command line: one form of list, nothing it does not understand ---------------------
+
+
+def list_options() -> list[tuple[tuple[str, ...], object]]:
+    """Every multi-valued option of every command, read from the app: (command path, option)."""
+    from tests.helpers.fuzz import commands
+
+    found = [
+        (path, param)
+        for path, command in commands().items()
+        for param in command.params
+        if (param.metavar or "").endswith(",...")
+    ]
+    assert {("sweep", "--seeds"), ("tune", "--noise"), ("report", "--filter")} <= {
+        (" ".join(path), param.opts[0]) for path, param in found
+    }
+    return found
+
+
+def test_every_list_option_is_one_comma_separated_value():
+    """No option is repeatable (click's multiple) and no command takes extra words: a list
+    is one value, '1,2', whatever the command."""
+    from tests.helpers.fuzz import commands
+
+    for path, command in commands().items():
+        assert not command.allow_extra_args, path
+        assert not [param.name for param in command.params if param.multiple], path
+    for path, param in list_options():
+        context = commands()[path].make_context(
+            path[-1], [param.opts[0], "1,2"], resilient_parsing=True
+        )
+        assert [str(item) for item in context.params[param.name]] == ["1", "2"], path
+        context = commands()[path].make_context(
+            path[-1], [param.opts[0], "3"], resilient_parsing=True
+        )
+        assert [str(item) for item in context.params[param.name]] == ["3"], path
+
+
+def test_a_list_option_given_twice_or_spaced_is_refused_naming_the_comma_form(runner):
+    """'--seeds 0 --seeds 1' (click kept the last) and '--seeds 0 1' (1 was a stray word,
+    or for --noise one more ratio): refused for every list option, naming 'OPTION 0,1'."""
+    from tests.helpers.fuzz import commands
+
+    for path, param in list_options():
+        option = param.opts[0]
+        arguments = ["x" for item in commands()[path].params if item.param_type_name == "argument"]
+        twice = runner.invoke(app, [*path, *arguments, option, "0", option, "1"])
+        refused(twice, f"{option} is given more than once", f"did you mean {option} 0,1?")
+        spaced = runner.invoke(app, [*path, *arguments, option, "0", "1"])
+        refused(spaced, "unexpected word '1'", f"did you mean {option} 0,1?")
+
+
+def test_the_issue_line_is_refused_and_its_comma_form_planned_as_written(runner, tmp_path):
+    """'--noise 0.4 --seeds 0 1' planned r = 0.4 and r = 1 with seed 0; now it is refused,
+    and '--noise 0.4 --seeds 0,1' plans r = 0.4 with seeds 0 and 1, nothing else."""
+    out = tmp_path / "runs"
+    base = sweep_args(out, "--methods", "single", "--dry-run", "--noise", "0.4")
+    refused(runner.invoke(app, [*base, "--seeds", "0", "1"]), "unexpected word '1'")
+    planned = runner.invoke(app, [*base, "--seeds", "0,1"])
+    assert planned.exit_code == 0, planned.output
+    assert "sweep plan · 2 runs" in planned.output
+    rows = [
+        [cell.strip() for cell in line.split("│")[1:-1]]
+        for line in planned.output.splitlines()
+        if line.startswith("│")
+    ]
+    assert sorted((row[4], row[5]) for row in rows) == [("0.4", "0"), ("0.4", "1")]
+    assert not out.exists()
+
+
+@pytest.mark.parametrize(
+    "arguments, fragments",
+    [
+        (["--seed", "1"], ["unknown option --seed (did you mean --seeds?)"]),
+        (["--nosie", "0.8"], ["unknown option --nosie (did you mean --noise?)"]),
+        (["--method", "rmd"], ["unknown option --method (did you mean --methods?)"]),
+        (["--seeds=1", "--bogus-flag"], ["unknown option --bogus-flag", "--help"]),
+        (["stray"], ["unexpected word 'stray'"]),
+        (["--noise", "0.4", "0.8", "1"], ["unexpected words '0.8', '1'", "--noise 0.4,0.8?"]),
+        (["--seeds=0", "1"], ["unexpected word '1' (did you mean --seeds 0,1?)"]),
+        (["--profile", "quick"], ["--profile is given more than once; give it once"]),
+        (["--dry-run", "--dry-run"], ["--dry-run is given more than once"]),
+    ],
+)
+def test_what_the_sweep_does_not_understand_is_one_line(runner, tmp_path, arguments, fragments):
+    """An unknown option names the closest one; a stray word or an option given twice is
+    refused before anything is planned (TOY already gives --profile)."""
+    out = tmp_path / "runs"
+    refused(runner.invoke(app, sweep_args(out, "--dry-run", *arguments)), *fragments)
+    assert not out.exists()
+
+
+@pytest.mark.parametrize(
+    "argv, fragments",
+    [
+        (["bench", "--methods", "single", "rmd"], ["did you mean --methods single,rmd?"]),
+        (["report", "runs", "extra"], ["unexpected word 'extra'"]),
+        (["report", "--metric", "dsc", "--metric", "iou"], ["did you mean --metric dsc,iou?"]),
+        (["noise", "stats", "--sed", "1"], ["did you mean --seed?"]),
+        (["noise", "preview", "--noise", "0.4", "0.8"], ["did you mean --noise 0.4,0.8?"]),
+        (["list", "methods", "--plugin", "a.py", "b.py"], ["did you mean --plugin a.py,b.py?"]),
+        (["data", "info", "a", "b"], ["unexpected word 'b'"]),
+        (["status", "runs", "--out", "x"], ["unknown option --out"]),
+    ],
+)
+def test_every_command_refuses_what_it_does_not_understand(runner, tmp_path, argv, fragments):
+    refused(runner.invoke(app, argv), *fragments)
 
 
 def test_help_still_works(runner):

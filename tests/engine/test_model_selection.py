@@ -118,7 +118,7 @@ def store(tmp_path_factory):
             "--noise-model", "distortion",
             "--noise", "0.8",
             "--methods", "single",
-            "--seeds", "0", "--seeds", "1",
+            "--seeds", "0,1",
             "--device", "cpu",
             "--out", str(out),
         ],

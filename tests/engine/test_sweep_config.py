@@ -180,7 +180,7 @@ def test_sweep_file_values_are_read_by_their_field_type(tmp_path):
 
     config = tmp_path / "sweep.yaml"
     config.write_text(
-        "datasets: a,b\nnoise: ['0 0.4', 1]\nmethods: {rmd: {distill: false}, single: null}\n"
+        "datasets: a,b\nnoise: ['0,0.4', 1]\nmethods: {rmd: {distill: false}, single: null}\n"
         "slurm_time: 90\nplugins: [p.py]\ncache_dir: null\nslurm_setup: [x, 'y,z']\n"
     )
     values = read_sweep_file(config)

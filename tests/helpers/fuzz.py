@@ -359,8 +359,9 @@ HUGE = st.integers(10**6, 10**40).map(str) | st.integers(-(10**40), -(10**6)).ma
 #: integers as the command line writes them: small, negative, huge
 INTEGERS = st.sampled_from(["0", "1", "2", "3", "-1", "-7", "+2", "007"]) | HUGE
 NOT_INTEGERS = st.sampled_from(["1.5", "nan", "inf", "1e3", "1e400", "٣", "1_0", "0x10"]) | JUNK
-RATIOS = st.sampled_from(["0", "0.4", "0.8", "1", "0 0.4", "0,0.8", "0.8 0.8", " 0.4 ", "1e-300"])
-NOT_RATIOS = st.sampled_from(["-0.1", "1.5", "nan", "inf", "1e400", "[0.4]", "0..4", "٠٫٤"]) | JUNK
+RATIOS = st.sampled_from(["0", "0.4", "0.8", "1", "0,0.4", "0,0.8", "0.8,0.8", " 0.4 ", "1e-300"])
+NOT_RATIOS = st.sampled_from(["-0.1", "1.5", "nan", "inf", "1e400", "[0.4]", "0..4", "٠٫٤"])
+NOT_RATIOS |= st.sampled_from(["0 0.4", "0;0.4"]) | JUNK  # a list is comma-separated
 #: hyper-parameter values that parse (numbers of any size, booleans, ranges, lists)...
 PARAM_VALUES = ["0", "1", "2", "5", "-1", "0.5", "0.999", "1e-9", "100000", "1e300", "-1e300"]
 PARAM_VALUES += ["99999999999999999999", "nan", "inf", "true", "false", "none", "2-6", "0-1"]
@@ -509,7 +510,7 @@ def pools() -> Pools:
         "methods": methods_choice,
         "noise_model": Choice(noise_models.good(), noise_models.bad()),
         "dataset": Choice(datasets.good(), datasets.bad()),
-        "seeds": integers,
+        "seeds": Choice(INTEGERS | st.sampled_from(["0,1", "0,1,2", "1,1", " 2 ,0"]), NOT_INTEGERS),
         "seed": integers,
         "profile": Choice(profiles.good(most=1).filter(_small_crop), profiles.bad()),
         "out": paths,  # a folder, a figure or a JSON file by command: any path is good
@@ -534,9 +535,10 @@ def pools() -> Pools:
         "output_format": words_from("table", "md", "csv"),
         "reference": words_from(*(entry.name for entry in METHODS)),
         "filters": words_from(
-            "seed=0", "method!=rmd", "seed=0|1", "method.distill=false", "noise_ratio=0.8"
+            *("seed=0", "method!=rmd", "seed=0|1", "method.distill=false", "noise_ratio=0.8"),
+            "seed=0,method!=rmd",
         ),
-        "metrics": words_from("dsc", "hd95", "iou", "assd"),
+        "metrics": words_from("dsc", "hd95", "iou", "assd", "dsc,hd95"),
         "iterations": few,
         "cases": Choice(st.sampled_from(["1", "2", "0", "-1", "-1000000"]), NOT_INTEGERS),
         "crop_size": Choice(crops, st.sampled_from(["2", "0", "-16", "x", ""]) | NOT_INTEGERS),
@@ -668,7 +670,8 @@ def command_line(
     """The tokens after ``rmdbench PATH``: ``prefix``, then the command's arguments and
     options in any order. Lines are clean (every value well formed, if extreme), have one
     fault, or several: a line with a fault early never reaches the checks behind it.
-    ``skip``: options never drawn."""
+    ``skip``: options never drawn. A clean line gives each option once; an option it
+    draws replaces the prefix's (``without_given``)."""
     command = commands()[path]
     options = _options(command, skip)
     arguments = [param for param in command.params if param.param_type_name == "argument"]
@@ -677,15 +680,35 @@ def command_line(
     for argument in arguments:  # usually in place: the options then reach the command
         if draw(st.integers(0, 9)) < 9:
             items.append([draw(pools.value(path, argument.name))])
+    drawn: set[str] = set()
     for _ in range(draw(st.integers(0, 5))):
-        if options:
-            items.append(draw(option_item(path, pools, options, good=True)))
+        fresh = [param for param in options if not drawn & {*param.opts, *param.secondary_opts}]
+        if fresh:
+            item = draw(option_item(path, pools, fresh, good=True))
+            drawn.update(token.partition("=")[0] for token in item if token.startswith("--"))
+            items.append(item)
     items.extend(draw(fault(path, pools, options)) for _ in range(faults))
     order = draw(st.permutations(range(len(items))))
     tokens = [token for index in order for token in items[index]]
     forbidden = {name for param in command.params if param.name in skip for name in param.opts}
     tokens = [token for token in tokens if token.split("=")[0] not in forbidden]
-    return [*prefix, *tokens]
+    return [*without_given(command, prefix, tokens), *tokens]
+
+
+def without_given(command: Any, prefix: tuple[str, ...], tokens: list[str]) -> list[str]:
+    """``prefix`` less the options that ``tokens`` give again, with their values: an option
+    is given once (the command line refuses one given twice), so a drawn value replaces the
+    prefix's (a drawn --out, --crop-size or --dataset is fuzzed as it was before)."""
+    given = {token.partition("=")[0] for token in tokens}
+    params = {name: param for param in command.params for name in param.opts}
+    kept, index = [], 0
+    while index < len(prefix):
+        param = params.get(prefix[index])
+        width = 1 if param is None or param.is_flag else 2
+        if prefix[index] not in given:
+            kept.extend(prefix[index : index + width])
+        index += width
+    return kept
 
 
 # sweep files -----------------------------------------------------------------------

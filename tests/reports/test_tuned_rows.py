@@ -113,7 +113,7 @@ def test_report_of_a_real_sweep_end_to_end(runner, tmp_path, one_thread):
     runs = tmp_path / "runs"
     sweep = [
         "sweep", "--dataset", "toy-disks", "--profile", "tiny[epochs=3]", "--noise", "0.4",
-        "--methods", "single,coteaching", "--seeds", "0", "--seeds", "1", "--seeds", "2",
+        "--methods", "single,coteaching", "--seeds", "0,1,2",
         "--device", "cpu", "--out", str(runs),
     ]  # fmt: skip
     assert runner.invoke(app, sweep).exit_code == 0

@@ -73,7 +73,7 @@ def test_the_grid_shares_clean_runs_between_noise_models():
         {
             "dataset": "toy-disks",
             "noise_model": ["distortion", "erosion_dilation"],
-            "noise": ["0 0.4"],
+            "noise": ["0,0.4"],
             "methods": ["single,coteaching"],
             "seeds": [0, 1],
             "profile": "tiny",

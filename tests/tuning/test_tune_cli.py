@@ -11,6 +11,7 @@ import pytest
 from rmdbench.cli import app
 from rmdbench.store import RESULT_FILE
 from rmdbench.tuning import selected_configurations
+from tests.helpers.argv import overridden
 
 TUNE = [
     "tune",
@@ -134,7 +135,7 @@ def test_bad_input_is_one_line_exit_2_nothing_written(runner, tmp_path, argument
     plugin.write_text(BAD_SPACE_PLUGIN)
     out = tmp_path / "runs"
     arguments = [str(plugin) if item == "PLUGIN" else item for item in arguments]
-    result = runner.invoke(app, [*TUNE, "--out", str(out), *arguments])
+    result = runner.invoke(app, overridden(TUNE, ["--out", str(out), *arguments]))
     assert result.exit_code == 2, result.output
     assert result.output.startswith("error: ") and message in result.output
     assert len(result.output.strip().splitlines()) == 1
