@@ -658,8 +658,15 @@ def _read_info(fd: int) -> dict:
 
 
 def holder_identity() -> dict:
-    """Who holds a lock: shown by ``rmdbench status`` and 'running elsewhere' lines."""
-    return {"pid": os.getpid(), "host": socket.gethostname(), "started": time.time()}
+    """Who holds a lock: shown by ``rmdbench status`` and 'running elsewhere' lines; in a
+    SLURM task also its job id (what scancel and scontrol take)."""
+    identity = {"pid": os.getpid(), "host": socket.gethostname(), "started": time.time()}
+    job, task = os.environ.get("SLURM_ARRAY_JOB_ID"), os.environ.get("SLURM_ARRAY_TASK_ID")
+    if job and task:
+        identity["slurm_job"] = f"{job}_{task}"
+    elif os.environ.get("SLURM_JOB_ID"):
+        identity["slurm_job"] = os.environ["SLURM_JOB_ID"]
+    return identity
 
 
 def write_table(path: Path, frame: pd.DataFrame) -> None:

@@ -36,3 +36,16 @@ def one_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(before)
+
+
+def pytest_collection_modifyitems(config, items):
+    """Tests marked ``slurm`` skip, with the reason, unless a SLURM cluster answers."""
+    marked = [item for item in items if item.get_closest_marker("slurm")]
+    if not marked:
+        return
+    from tests.helpers.slurm_cluster import unavailable_reason
+
+    reason = unavailable_reason()
+    if reason:
+        for item in marked:
+            item.add_marker(pytest.mark.skip(reason=reason))

@@ -62,6 +62,8 @@ def status(
         if isinstance(updated, int | float) and math.isfinite(updated):
             age = f", updated {format_duration(max(0.0, now - float(updated)))} ago"
         holder = f"pid {info.get('pid', '?')} on {info.get('host', '?')}"
+        if info.get("slurm_job"):
+            holder += f", SLURM job {info['slurm_job']}"
         say(f"running  {name}  {epoch}  ({holder}{age})")
     for name, (_, error) in sorted(found.failed.items()):
         say(f"failed   {name}: {error}")

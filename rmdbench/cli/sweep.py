@@ -163,7 +163,11 @@ def sweep(
         ),
     ] = None,
     slurm_gpus: Annotated[
-        int | None, typer.Option(help="GPUs per run. [default: 1]", rich_help_panel=SLURM)
+        int | None,
+        typer.Option(
+            help="GPUs per run. [default: what the partition offers per node; 0 if none]",
+            rich_help_panel=SLURM,
+        ),
     ] = None,
     slurm_cpus: Annotated[
         int | None,

@@ -31,7 +31,15 @@ from rmdbench.executors.base import (
     WorkerSettings,
     record_failure,
 )
+from rmdbench.executors.slurm_cluster import SlurmRefused, sbatch_message
 from rmdbench.executors.slurm_options import SlurmOptions
+from rmdbench.executors.slurm_queue import (
+    GONE,
+    TIMED_OUT,
+    ended_reason,
+    has_ended,
+    task_states,
+)
 from rmdbench.run import RunSpec
 from rmdbench.store import RunStore
 
@@ -44,6 +52,7 @@ class _Pending:
     spec: RunSpec
     started: bool = False
     epoch: int = 0
+    gone: int = 0  # polls in a row that squeue did not show the task
     seen_at: float = field(default_factory=time.monotonic)
 
 
@@ -71,8 +80,6 @@ class SlurmExecutor(Executor):
     ) -> list[TaskReport]:
         import submitit
 
-        from rmdbench.executors.slurm_job import SlurmRun
-
         if not specs:
             return []
         store = RunStore(settings.store_root)
@@ -80,10 +87,7 @@ class SlurmExecutor(Executor):
             folder=str(self.options.folder / "%j"), cluster=self.options.cluster
         )
         executor.update_parameters(**self.options.parameters(len(specs)))
-        try:
-            jobs = executor.map_array(SlurmRun(settings), list(specs))
-        except (OSError, subprocess.SubprocessError) as error:
-            raise UserError(f"submitting the SLURM array failed: {error}") from None
+        jobs = self._submit(executor, settings, specs)
         if self.options.detach:
             return [
                 TaskReport(spec.run_name, TaskOutcome.SUBMITTED, where=str(job.job_id))
@@ -93,17 +97,45 @@ class SlurmExecutor(Executor):
         reports: dict[str, TaskReport] = {}
         poll = self.options.poll_seconds
         poll = POLL_SECONDS[self.options.cluster] if poll is None else poll
+        submitted = time.monotonic()
         while pending:
             self._report_progress(store, pending, notify)
+            states = self._queue_states(list(pending))
             for job_id, (job, state) in list(pending.items()):
-                if job.done():
-                    report = self._collect(job, state.spec, store)
+                queued = states.get(job_id)
+                state.gone = state.gone + 1 if queued == GONE else 0
+                if queued == GONE and state.gone < 2:  # not shown once: ask again first
+                    queued = None
+                finished = job.paths.result_pickle.exists() or has_ended(queued)
+                if finished or (queued is None and job.done()):
+                    report = self._collect(job, state.spec, store, queued)
                     reports[report.run_name] = report
                     notify(RunFinished(report))
                     del pending[job_id]
-            if pending:
-                time.sleep(poll)
+            if pending:  # short runs are seen to end soon; long ones polled less often
+                time.sleep(min(poll, 1.0 + (time.monotonic() - submitted) / 30))
         return [reports[spec.run_name] for spec in specs if spec.run_name in reports]
+
+    def _submit(self, executor: object, settings: WorkerSettings, specs: Sequence[RunSpec]):
+        """The array, submitted; sbatch's refusal as one line (``SlurmRefused``)."""
+        from submitit.core.utils import FailedJobError
+
+        from rmdbench.executors.slurm_job import SlurmRun
+
+        try:
+            task = SlurmRun(settings, self.options.time_minutes)
+            return executor.map_array(task, list(specs))
+        except FailedJobError as error:
+            raise SlurmRefused(f"sbatch refused the array: {sbatch_message(str(error))}") from None
+        except (OSError, subprocess.SubprocessError) as error:
+            raise UserError(f"submitting the SLURM array failed: {error}") from None
+
+    def _queue_states(self, job_ids: list[str]) -> dict[str, str]:
+        """squeue's word on each task (on a real cluster): tasks that ended without a
+        result are found even where submitit cannot tell (no accounting database)."""
+        if self.options.cluster != "slurm":
+            return {}
+        return task_states(job_ids) or {}
 
     @staticmethod
     def _report_progress(store: RunStore, pending: dict, notify: Notify) -> None:
@@ -131,18 +163,27 @@ class SlurmExecutor(Executor):
                     )
                 )
 
-    @staticmethod
-    def _collect(job: object, spec: RunSpec, store: RunStore) -> TaskReport:
-        """The job's report; a job that ended without one (killed, out of memory, too
-        many timeouts) becomes a failed record, so the store tells the truth."""
-        try:
-            return job.result()
-        except Exception as error:  # noqa: BLE001 - any job failure is this run's failure
-            if store.is_done(spec.run_name):
-                return TaskReport(spec.run_name, TaskOutcome.DONE)
-            first = (str(error).strip().splitlines() or [type(error).__name__])[0]
-            message = (
-                f"SLURM job {job.job_id} ended without a result ({first}); logs: {job.paths.stderr}"
-            )
-            record_failure(store, spec, message, str(error))
-            return TaskReport(spec.run_name, TaskOutcome.FAILED, error=message)
+    def _collect(
+        self, job: object, spec: RunSpec, store: RunStore, queued: str | None
+    ) -> TaskReport:
+        """The job's report; a job that ended without one (cancelled, killed, out of time
+        or memory) becomes a failed record saying why, so the store tells the truth."""
+        error_text = ""
+        if job.paths.result_pickle.exists() or queued in (None, "COMPLETED"):
+            try:
+                return job.result()
+            except Exception as error:  # noqa: BLE001 - any job failure is this run's failure
+                error_text = str(error)
+        if store.is_done(spec.run_name):
+            return TaskReport(spec.run_name, TaskOutcome.DONE)
+        minutes = self.options.time_minutes
+        if queued and queued not in ("COMPLETED", GONE):
+            message = ended_reason(queued, job.job_id, minutes)
+        elif TIMED_OUT in error_text:  # submitit's 'timed-out too many times'
+            message = ended_reason("TIMEOUT", job.job_id, minutes)
+        else:
+            first = (error_text.strip().splitlines() or ["no result"])[0]
+            message = f"SLURM job {job.job_id} ended without a result ({first})"
+        message += f"; logs: {job.paths.stderr}"
+        record_failure(store, spec, message, error_text)
+        return TaskReport(spec.run_name, TaskOutcome.FAILED, error=message)

@@ -9,8 +9,17 @@ import os
 from submitit.core.utils import DelayedSubmission
 from submitit.helpers import Checkpointable
 
-from rmdbench.executors.base import DatasetCache, TaskReport, WorkerSettings, run_task
+from rmdbench.executors.base import (
+    DatasetCache,
+    TaskOutcome,
+    TaskReport,
+    WorkerSettings,
+    record_failure,
+    run_task,
+)
+from rmdbench.executors.slurm_queue import TIMED_OUT, ended_reason
 from rmdbench.run import RunSpec
+from rmdbench.store import RunStore
 
 
 class SlurmRun(Checkpointable):
@@ -18,8 +27,9 @@ class SlurmRun(Checkpointable):
     last checkpoint when the sweep saves them (--checkpoint-every), else from scratch; the
     lock plus staging cleanup make a restart safe."""
 
-    def __init__(self, settings: WorkerSettings) -> None:
+    def __init__(self, settings: WorkerSettings, time_minutes: int = 0) -> None:
         self.settings = settings
+        self.time_minutes = time_minutes  # --slurm-time, for the timed-out record
 
     def __call__(self, spec: RunSpec) -> TaskReport:
         from rmdbench.plugins import load_plugins
@@ -34,7 +44,20 @@ class SlurmRun(Checkpointable):
         )
         load_plugins(list(self.settings.plugins))
         with torch_threads(threads):
-            return run_task(spec, self.settings, DatasetCache(self.settings.cache_dir))
+            report = run_task(spec, self.settings, DatasetCache(self.settings.cache_dir))
+        if report.status == TaskOutcome.FAILED and TIMED_OUT in report.error:
+            return self._record_timeout(spec, report)
+        return report
+
+    def _record_timeout(self, spec: RunSpec, report: TaskReport) -> TaskReport:
+        """submitit stops requeueing after too many timeouts by raising in the training:
+        the record then says timed out, with the fix, instead of submitit's words."""
+        job = os.environ.get("SLURM_ARRAY_JOB_ID", os.environ.get("SLURM_JOB_ID", "?"))
+        if os.environ.get("SLURM_ARRAY_TASK_ID"):
+            job += f"_{os.environ['SLURM_ARRAY_TASK_ID']}"
+        message = ended_reason("TIMEOUT", job, self.time_minutes)
+        record_failure(RunStore(self.settings.store_root), spec, message, report.error)
+        return TaskReport(spec.run_name, TaskOutcome.FAILED, report.seconds, error=message)
 
     def checkpoint(self, spec: RunSpec) -> DelayedSubmission:
         logging.getLogger("rmdbench").warning(

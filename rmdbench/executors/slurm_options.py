@@ -13,7 +13,7 @@ import importlib
 import re
 import shutil
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -80,6 +80,11 @@ def parse_memory_gb(text: str | float) -> float:
     return value
 
 
+def sbatch_memory(gb: float) -> str:
+    """A size as submitit writes it for sbatch: whole GB, else MB."""
+    return f"{int(gb)}GB" if gb == int(gb) else f"{int(gb * 1024)}MB"
+
+
 @dataclass(frozen=True)
 class SlurmOptions:
     """Per-run resources and where the jobs go; ``time`` and ``mem`` as given, read by
@@ -88,7 +93,7 @@ class SlurmOptions:
     folder: Path  # submitit's files: pickled tasks, each task's stdout and stderr
     partition: str | None = None
     time: str | int = DEFAULT_SLURM_MINUTES  # per run: minutes, H:MM:SS or D-HH:MM:SS
-    gpus: int = 1  # per run
+    gpus: int | None = None  # per run; None: what the partition offers (0 off SLURM)
     cpus: int | None = None  # per run; also the run's torch threads
     mem: str | float | None = None  # per run: 32G, 500M, or a number of GB
     account: str | None = None
@@ -135,22 +140,64 @@ class SlurmOptions:
                 "--executor local (or --slurm-cluster local to try the slurm path here)",
                 "sbatch",
             )
-        if self.gpus < 0 or (self.cpus is not None and self.cpus < 1):
+        negative_gpus = self.gpus is not None and self.gpus < 0
+        if negative_gpus or (self.cpus is not None and self.cpus < 1):
             raise OptionError(
                 "--slurm-gpus must be >= 0 and --slurm-cpus >= 1",
-                "slurm_gpus" if self.gpus < 0 else "slurm_cpus",
+                "slurm_gpus" if negative_gpus else "slurm_cpus",
             )
         if self.detach and self.cluster == "debug":
             raise OptionError(
                 "--detach needs a real queue; the debug cluster runs in this process", "detach"
             )
+        if self.cluster == "slurm":
+            self.check_cluster()
+
+    def check_cluster(self) -> None:
+        """The request against the partition (sinfo), then whatever else sbatch would
+        refuse (sbatch --test-only): nothing is submitted."""
+        from rmdbench.executors import slurm_cluster
+
+        partition = slurm_cluster.chosen_partition(slurm_cluster.read_partitions(), self.partition)
+        slurm_cluster.check_fits(partition, self.gpus, self.time_minutes, self.mem_gb)
+        fitted = self if self.gpus is not None else replace(self, gpus=partition.gpus)
+        slurm_cluster.dry_submit(fitted.sbatch_flags())
+
+    def fitted(self) -> SlurmOptions:
+        """These options with the GPUs per run filled in: what the partition offers (0
+        when it has none), or 0 off SLURM."""
+        if self.gpus is not None:
+            return self
+        if self.cluster != "slurm":
+            return replace(self, gpus=0)
+        from rmdbench.executors import slurm_cluster
+
+        partitions = slurm_cluster.read_partitions()
+        return replace(self, gpus=slurm_cluster.chosen_partition(partitions, self.partition).gpus)
+
+    def sbatch_flags(self) -> list[str]:
+        """The per-run request as sbatch flags, as submitit writes them from
+        ``parameters`` (for ``sbatch --test-only``)."""
+        values = {
+            "partition": self.partition,
+            "time": self.time_minutes,
+            "gpus-per-node": self.gpus or None,
+            "cpus-per-task": self.cpus,
+            "mem": None if self.mem_gb is None else sbatch_memory(self.mem_gb),
+            "account": self.account,
+            "qos": self.qos,
+            "constraint": self.constraint,
+        }
+        return ["--nodes=1", "--ntasks-per-node=1"] + [
+            f"--{name}={value}" for name, value in values.items() if value is not None
+        ]
 
     def parameters(self, count: int) -> dict:
         """submitit's AutoExecutor parameters (slurm_* ones are ignored off SLURM)."""
         parameters: dict = {
             "name": "rmdbench",
             "timeout_min": self.time_minutes,
-            "gpus_per_node": self.gpus,
+            "gpus_per_node": self.gpus or 0,
             "tasks_per_node": 1,
             "nodes": 1,
             "slurm_array_parallelism": min(count, self.array_parallelism or count),

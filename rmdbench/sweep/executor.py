@@ -76,7 +76,7 @@ def build_executor(
     if name == "slurm":
         from rmdbench.executors.slurm import SlurmExecutor
 
-        return SlurmExecutor(slurm_options(config))
+        return SlurmExecutor(slurm_options(config).fitted())
     from rmdbench.executors.inline import InlineExecutor
 
     return InlineExecutor(datasets)
