@@ -20,6 +20,7 @@ import pandas as pd
 import pytest
 
 from rmdbench.store import FAILED_FILE, RESULT_FILE, RunStore
+from tests.helpers.argv import overridden
 from tests.helpers.sweep_plugin import (
     CLI_COMMAND,
     TOY,
@@ -171,8 +172,10 @@ def test_detached_sweep_is_followed_by_status(tmp_path, plugin, markers):
 def test_requeued_task_resumes_from_its_checkpoint_bit_identically(tmp_path, markers):
     """scontrol requeue mid-run (what pre-emption does): with --checkpoint-every 1 the
     task starts again from its last checkpoint, and its result is the uninterrupted one."""
-    grid = [*TOY[:-4], "--noise", "0.4", "--methods", "single", "--profile", "tiny[epochs=24]"]
-    grid += ["--checkpoint-every", "1", "--device", "cpu"]
+    grid = overridden(
+        TOY, ["--noise", "0.4", "--methods", "single", "--profile", "tiny[epochs=24]"]
+    )
+    grid += ["--checkpoint-every", "1"]
     interrupted, straight = tmp_path / "requeued", tmp_path / "straight"
     process = sweep_process(["sweep", *grid, "--out", str(interrupted), *SLURM], markers)
     store = RunStore(interrupted)
