@@ -15,7 +15,9 @@ from tests.reports.test_reports import store  # noqa: F401 - the hand-written st
 
 REPOSITORY = Path(__file__).resolve().parents[2]
 #: committed compact stores, the report folder rendered from each, and its options
-COMMITTED_REPORTS: list[tuple[str, str, list[str]]] = []
+COMMITTED_REPORTS = [
+    ("docs/rmd-audit/data", "docs/rmd-audit/report", ["--reference", "coteaching"]),
+]
 
 
 def test_the_copy_keeps_the_records_and_drops_the_predictions(store, runner, tmp_path):  # noqa: F811
