@@ -1,7 +1,11 @@
 """Training profiles: the sizes every method of a sweep shares.
 
 ``paper`` is the published setting (docs/methods.md). ``quick`` is sized for a 2-core CPU
-(docs/performance.md): width 16, 64² crops, batch 16. ``tiny`` exists for tests and smoke runs.
+(docs/performance.md): width 16, 64² crops, batch 16. ``memorise`` is ``quick`` on 128
+training cases for 48 epochs (384 iterations): the smallest CPU budget measured in which a
+plain network at high noise memorises the noisy labels, its clean validation DSC falling
+after a peak (docs/metrics.md, "Memorisation"), the regime noisy-label methods exist for.
+``tiny`` exists for tests and smoke runs.
 Any field can be changed on the command line, ``quick[epochs=3]``; the changed profile is
 named by that text, so its runs are told apart from the named profile's in every report.
 
@@ -75,6 +79,9 @@ class Profile:
 
 PROFILES: dict[str, Profile] = {
     "quick": Profile("quick", crop_size=64, base_width=16, batch_size=16, epochs=6),
+    "memorise": Profile(
+        "memorise", crop_size=64, base_width=16, batch_size=16, epochs=48, max_train_cases=128
+    ),
     "paper": Profile(
         "paper", crop_size=128, base_width=64, batch_size=20, epochs=50, eval_batch_size=40
     ),

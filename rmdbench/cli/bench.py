@@ -13,7 +13,7 @@ from rmdbench.errors import UserError
 
 
 def bench(
-    profile: Annotated[str, typer.Option(help="quick, paper or tiny.")] = "quick",
+    profile: Annotated[str, typer.Option(help="quick, memorise, paper or tiny.")] = "quick",
     methods: Annotated[
         list | None,
         list_option(

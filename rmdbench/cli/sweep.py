@@ -80,7 +80,11 @@ def sweep(
         ),
     ] = None,
     profile: Annotated[
-        str | None, typer.Option(help="quick (CPU-sized), paper, or tiny. [default: quick]")
+        str | None,
+        typer.Option(
+            help="quick (CPU-sized), memorise (where memorisation shows), paper, or tiny. "
+            "[default: quick]"
+        ),
     ] = None,
     out: Annotated[
         Path | None, typer.Option(help="Runs directory (the run store). [default: runs]")
