@@ -17,6 +17,12 @@ REPOSITORY = Path(__file__).resolve().parents[2]
 #: committed compact stores, the report folder rendered from each, and its options
 COMMITTED_REPORTS = [
     ("docs/rmd-audit/data", "docs/rmd-audit/report", ["--reference", "coteaching"]),
+    ("docs/memorise/data", "docs/memorise/report", ["--reference", "single"]),
+    (
+        "docs/memorise/data",
+        "docs/memorise/report-best-clean-val",
+        ["--reference", "single", "--evaluate", "best-clean-val"],
+    ),
 ]
 
 
