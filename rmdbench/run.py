@@ -46,6 +46,7 @@ from rmdbench.training.checkpoint import (
     remove_checkpoint,
 )
 from rmdbench.training.losses import output_channels
+from rmdbench.training.model_selection import state_copy
 from rmdbench.training.trainer import DeviceData, NonFiniteLossError, Trainer, TrainResult
 
 #: bump when the meaning of a spec field changes. 2: one random stream per purpose (common
@@ -247,7 +248,7 @@ def best_epoch_evaluations(
         evaluation = {"epoch": held.epoch, "val_score": held.score, "tables": None}
         if held.epoch != last_epoch:
             if last_state is None:
-                last_state = {k: v.detach().clone() for k, v in method.state_dict().items()}
+                last_state = state_copy(method.state_dict())
             method.load_state_dict(held.state)
             evaluation["tables"] = test.evaluate(trainer, method)
         evaluations[rule] = evaluation

@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import typer
-
 from rmdbench.cli.bench import bench
-from rmdbench.cli.common import HELP_MARKUP, OneLineErrors
+from rmdbench.cli.common import command_group
 from rmdbench.cli.data import data_app
 from rmdbench.cli.export import export_app
 from rmdbench.cli.listing import list_registered
@@ -15,13 +13,7 @@ from rmdbench.cli.status import status
 from rmdbench.cli.sweep import sweep
 from rmdbench.cli.tune import tune
 
-app = typer.Typer(
-    help="Benchmark noise-robust segmentation methods on imperfect annotations.",
-    no_args_is_help=True,
-    pretty_exceptions_enable=False,
-    rich_markup_mode=HELP_MARKUP,
-    cls=OneLineErrors,
-)
+app = command_group("Benchmark noise-robust segmentation methods on imperfect annotations.")
 app.command()(sweep)
 app.command()(tune)
 app.command()(report)

@@ -200,6 +200,18 @@ class OneLineErrors(TyperGroup):
         return name, command, rest
 
 
+def command_group(help: str | None = None) -> typer.Typer:
+    """A Typer app as every rmdbench command group is one: help on no arguments, errors
+    in one line (``OneLineErrors``, no pretty tracebacks), help text read as Markdown."""
+    return typer.Typer(
+        help=help,
+        no_args_is_help=True,
+        pretty_exceptions_enable=False,
+        rich_markup_mode=HELP_MARKUP,
+        cls=OneLineErrors,
+    )
+
+
 def say(text: str) -> None:
     """A plain line, never wrapped (logs and CI read it whole) and never read as markup
     (paths, names and notes hold brackets)."""

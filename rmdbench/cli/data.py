@@ -12,15 +12,11 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from rmdbench.cli.common import HELP_MARKUP, OneLineErrors, console, fail, say, terminal_track
+from rmdbench.cli.common import command_group, console, fail, say, terminal_track
 from rmdbench.errors import UserError
 
-data_app = typer.Typer(
-    help="Prepare datasets you downloaded (LIDC-IDRI, ACDC, BraTS, a folder of pairs).",
-    no_args_is_help=True,
-    pretty_exceptions_enable=False,
-    rich_markup_mode=HELP_MARKUP,
-    cls=OneLineErrors,
+data_app = command_group(
+    "Prepare datasets you downloaded (LIDC-IDRI, ACDC, BraTS, a folder of pairs)."
 )
 
 

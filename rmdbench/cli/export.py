@@ -7,15 +7,10 @@ from typing import Annotated
 
 import typer
 
-from rmdbench.cli.common import HELP_MARKUP, OneLineErrors, fail, say
+from rmdbench.cli.common import command_group, fail, say
 from rmdbench.errors import UserError
 
-export_app = typer.Typer(
-    no_args_is_help=True,
-    pretty_exceptions_enable=False,
-    rich_markup_mode=HELP_MARKUP,
-    cls=OneLineErrors,
-)
+export_app = command_group()
 
 
 @export_app.command()

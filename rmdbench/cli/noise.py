@@ -16,8 +16,7 @@ import typer
 from rich.table import Table
 
 from rmdbench.cli.common import (
-    HELP_MARKUP,
-    OneLineErrors,
+    command_group,
     console,
     error_console,
     fail,
@@ -28,13 +27,7 @@ from rmdbench.errors import UserError
 from rmdbench.noise_stats import MIN_CROP_SIZE, STATS_COLUMNS, CropSizeOutOfRange
 from rmdbench.profiles import MAX_CROP_SIZE, SUGGESTED_CROP_SIZE
 
-noise_app = typer.Typer(
-    help="Preview noise models and measure how noisy their labels really are.",
-    no_args_is_help=True,
-    pretty_exceptions_enable=False,
-    rich_markup_mode=HELP_MARKUP,
-    cls=OneLineErrors,
-)
+noise_app = command_group("Preview noise models and measure how noisy their labels really are.")
 
 FORMATS = ("table", "md", "csv")
 CROP_HELP = f"Crop size in px ({MIN_CROP_SIZE} to {MAX_CROP_SIZE})."

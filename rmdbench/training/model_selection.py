@@ -21,6 +21,11 @@ import torch
 SELECTED_BY = {"best-clean-val": "val_dsc", "best-noisy-val": "val_noisy_dsc"}
 
 
+def state_copy(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """A copy of a method's state that training, going on in place, does not touch."""
+    return {key: value.detach().clone() for key, value in state.items()}
+
+
 @dataclass
 class BestEpoch:
     """One rule's best epoch so far: its number, score and a copy of the method's state."""
@@ -47,7 +52,7 @@ class BestEpochs:
             held = self.best.get(rule)
             if held is None or score > held.score:
                 if copy is None:
-                    copy = {key: value.detach().clone() for key, value in state.items()}
+                    copy = state_copy(state)
                 self.best[rule] = BestEpoch(epoch, float(score), copy)
 
     def state(self) -> dict:

@@ -326,10 +326,3 @@ class Trainer:
             noisy = dice_per_case(predicted, noisy_labels[:, 0], num_classes).mean()
             scores["val_noisy_dsc"] = float(noisy)
         return scores
-
-    def validation_dice(self, method: Method, val: DeviceData) -> torch.Tensor:
-        if len(val) == 0:
-            return torch.tensor(float("nan"))
-        predicted = self.predict(method, val.images)
-        num_classes = max(2, method.context.num_classes)
-        return dice_per_case(predicted, val.labels[:, 0], num_classes).mean().cpu()
