@@ -172,8 +172,10 @@ def test_detached_sweep_is_followed_by_status(tmp_path, plugin, markers):
 def test_requeued_task_resumes_from_its_checkpoint_bit_identically(tmp_path, markers):
     """scontrol requeue mid-run (what pre-emption does): with --checkpoint-every 1 the
     task starts again from its last checkpoint, and its result is the uninterrupted one."""
+    # 96 tiny epochs (~25 s): long enough after epoch 3 that the requeue lands mid-run on
+    # an idle machine too (at 24 the run could end before SLURM stopped it)
     grid = overridden(
-        TOY, ["--noise", "0.4", "--methods", "single", "--profile", "tiny[epochs=24]"]
+        TOY, ["--noise", "0.4", "--methods", "single", "--profile", "tiny[epochs=96]"]
     )
     grid += ["--checkpoint-every", "1"]
     interrupted, straight = tmp_path / "requeued", tmp_path / "straight"
