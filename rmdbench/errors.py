@@ -48,3 +48,12 @@ class MissingDependency(UserError):
     def __init__(self, message: str, name: str = "") -> None:
         super().__init__(message)
         self.name = name
+
+
+class PrecisionUnsupported(OptionError):
+    """bf16 was asked for on a device that has no fast bf16 arithmetic (a CPU without
+    AVX512_BF16 or AMX, a GPU older than Ampere). ``device`` is the device type."""
+
+    def __init__(self, message: str, device: str = "") -> None:
+        super().__init__(message, "precision")
+        self.device = device

@@ -97,9 +97,13 @@ PROFILES: dict[str, Profile] = {
 }
 
 
-def get_profile(text: str) -> Profile:
-    """A named profile, or one with fields changed: ``quick[epochs=3,crop_size=48]``."""
+def get_profile(text: str, precision: str | None = None) -> Profile:
+    """A named profile, or one with fields changed: ``quick[epochs=3,crop_size=48]``.
+    ``precision`` (``--precision``) changes that field as ``quick[precision=bf16]`` would,
+    so the runs are named alike however it was asked for."""
     name, overrides = parse_component(text)
+    if precision is not None:
+        overrides = {**overrides, "precision": precision}
     try:
         base = PROFILES[name]
     except KeyError:

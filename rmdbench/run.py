@@ -47,6 +47,7 @@ from rmdbench.training.checkpoint import (
 )
 from rmdbench.training.losses import output_channels
 from rmdbench.training.model_selection import state_copy
+from rmdbench.training.precision import check_precision
 from rmdbench.training.trainer import DeviceData, NonFiniteLossError, Trainer, TrainResult
 
 #: bump when the meaning of a spec field changes. 2: one random stream per purpose (common
@@ -165,6 +166,7 @@ def train_and_evaluate(
     # seeded by the run, so a plug-in's own modules are reproducible too
     torch.manual_seed(seed_words("modules", spec.seed)[0])
     method = METHODS.get(spec.method).create(spec.method_params, context)
+    check_precision(profile.precision, device)  # bf16 only where it is native
     trainer = Trainer.from_profile(profile, device, on_epoch)
     noisy_val_labels = DeviceData.label_tensor(noisy_val.masks[val_index], device)
     training = trainer.fit(

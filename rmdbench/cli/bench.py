@@ -33,6 +33,7 @@ def bench(
     """Time one training iteration of each method; ratios to single; a breakdown."""
     from rmdbench.bench import TooFewIterations, plan_bench, run_bench, write_bench
     from rmdbench.outputs import check_writable_dir
+    from rmdbench.training.precision import check_precision
     from rmdbench.training.trainer import select_device
 
     try:
@@ -44,7 +45,9 @@ def bench(
             precision=precision,
             compile_networks=compile_networks,
         )
-        report_data = run_bench(names, chosen, select_device(device), settings)
+        chosen_device = select_device(device)
+        check_precision(chosen.precision, chosen_device)
+        report_data = run_bench(names, chosen, chosen_device, settings)
     except TooFewIterations:
         raise fail("--iterations must be at least 1") from None
     except UserError as error:

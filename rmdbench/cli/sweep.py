@@ -86,6 +86,15 @@ def sweep(
             "[default: quick]"
         ),
     ] = None,
+    precision: Annotated[
+        str | None,
+        typer.Option(
+            help="fp32, or bf16 (autocast of the networks, losses in fp32; only where the "
+            "CPU has AVX512_BF16 or AMX, or the GPU is Ampere or newer). Changes the "
+            "profile's field: --profile quick --precision bf16 is quick[precision=bf16]. "
+            "[default: the profile's, fp32]"
+        ),
+    ] = None,
     out: Annotated[
         Path | None, typer.Option(help="Runs directory (the run store). [default: runs]")
     ] = None,
@@ -237,6 +246,7 @@ def sweep(
         runs_to_train,
         survey,
     )
+    from rmdbench.training.precision import check_precision
     from rmdbench.training.trainer import select_device
 
     flags = {key: given[key] for key in config_keys() if given.get(key) is not None}
@@ -257,7 +267,7 @@ def sweep(
         executor_name = choose_executor(options)
         if not dry_run:  # a dry run plans with what is registered, running no plug-in code
             load_plugins(options.plugin)
-        chosen_profile = get_profile(options.profile)
+        chosen_profile = get_profile(options.profile, options.precision)
         try:
             specs = plan_sweep(
                 datasets=options.dataset,
@@ -273,7 +283,9 @@ def sweep(
                 plugins = tuple(options.plugin)
                 raise PluginsNotLoaded(f"{error.kind} '{error.name}'", plugins) from None
             raise
-        select_device(options.device)  # a bad --device fails here, not in every worker
+        chosen_device = select_device(options.device)  # fails here, not in every worker
+        if executor_name != "slurm":  # a SLURM node's device is checked when its run starts
+            check_precision(chosen_profile.precision, chosen_device)
         store = RunStore(options.out)
         states = survey(specs, store)
         say(grid_summary(states, options.retry_failed))

@@ -60,6 +60,7 @@ def tune(**given: Any) -> None:
         runs_to_train,
         survey,
     )
+    from rmdbench.training.precision import check_precision
     from rmdbench.training.trainer import select_device
     from rmdbench.tuning import (
         check_rule,
@@ -98,9 +99,11 @@ def tune(**given: Any) -> None:
         )
         executor_name = choose_executor(options)
         load_plugins(options.plugin)
-        chosen_profile = get_profile(options.profile)
+        chosen_profile = get_profile(options.profile, options.precision)
         plan = plan_tuning(options, chosen_profile, search)
-        select_device(options.device)
+        chosen_device = select_device(options.device)
+        if executor_name != "slurm":  # a SLURM node's device is checked when its run starts
+            check_precision(chosen_profile.precision, chosen_device)
         store = RunStore(options.out)
         states = survey(plan.specs, store)
         check_scored(plan, store, states)
