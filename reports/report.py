@@ -8,6 +8,7 @@ tables.tex / tables.csv on request."""
 from __future__ import annotations
 
 import math
+import re
 import zipfile
 import zlib
 from collections.abc import Sequence
@@ -67,6 +68,8 @@ QUALITATIVE_ERRORS = (
     zlib.error,
 )
 DEFAULT_METRICS = ("dsc", "hd95")
+#: a git commit as ``git rev-parse`` writes it (a recorded source that is not a version)
+GIT_COMMIT = re.compile(r"[0-9a-f]{40}")
 METRIC_NAMES = {"dsc": "DSC", "iou": "IoU", "hd95": "HD95", "assd": "ASSD"}
 
 
@@ -338,18 +341,45 @@ def describe_profiles(runs: pd.DataFrame, store: RunStoreData) -> str:
     return "; ".join(texts)
 
 
+def _provenance(result: dict) -> dict:
+    provenance = result.get("provenance")
+    return provenance if isinstance(provenance, dict) else {}
+
+
+def source_revision(provenance: dict) -> str:
+    """A run's source as the report names it: the git commit (12 digits) or the version
+    (``rmdbench 0.1.0``) it recorded as ``source``; for a record made before that was kept,
+    its ``git_revision``, or 'unknown' when it has none."""
+    source = provenance.get("source")
+    if isinstance(source, str) and source:
+        return source[:12] if GIT_COMMIT.fullmatch(source) else source
+    return str(provenance.get("git_revision") or "unknown")[:12]
+
+
+def source_revisions(store: RunStoreData) -> list[str]:
+    """The distinct sources of the runs, sorted."""
+    return sorted({source_revision(_provenance(result)) for result in store.results.values()})
+
+
+def source_header(store: RunStoreData) -> list[str]:
+    """The header's line naming the source the runs were made with: when any run recorded
+    it (``provenance.source``); a store of older records renders as before, without it."""
+    if not any("source" in _provenance(result) for result in store.results.values()):
+        return []
+    return [f"Source revision(s): {', '.join(source_revisions(store))}.", ""]
+
+
 def provenance_lines(store: RunStoreData) -> list[str]:
     """Package versions, devices and source revisions of the runs (from result.json)."""
     versions: dict[str, set[str]] = {}
-    devices, revisions = set(), set()
+    devices = set()
     for result in store.results.values():
-        provenance = result.get("provenance")
-        provenance = provenance if isinstance(provenance, dict) else {}
+        provenance = _provenance(result)
         versions_of_run = provenance.get("versions")
         for name, version in (versions_of_run if isinstance(versions_of_run, dict) else {}).items():
             versions.setdefault(name, set()).add(str(version))
         devices.add(str(provenance.get("device", "unknown")))
-        revisions.add(str(provenance.get("git_revision") or "unknown")[:12])
+    revisions = source_revisions(store)
     packages = ", ".join(
         f"{name} {' / '.join(sorted(values))}" + (" (mixed)" if len(values) > 1 else "")
         for name, values in sorted(versions.items())
@@ -357,7 +387,7 @@ def provenance_lines(store: RunStoreData) -> list[str]:
     return [
         f"- Packages: {packages or 'not recorded'}",
         f"- Device(s): {', '.join(sorted(devices))}",
-        f"- Source revision(s): {', '.join(sorted(revisions))}",
+        f"- Source revision(s): {', '.join(revisions)}",
     ]
 
 
@@ -452,10 +482,20 @@ def evaluation_line(rule: str) -> str:
     return f"Evaluated: {EVALUATION_TEXT[rule]} (`--evaluate {rule}`)."
 
 
+def default_out_dir(runs_dir: Path) -> Path:
+    """Where a report goes when no folder is given: ``<RUNS>-report/`` beside the store,
+    never inside it (a store holds runs; a sweep or a copy of it need not step around a
+    report, nor a report's figures be taken for part of the evidence)."""
+    runs_dir = Path(runs_dir)
+    if not runs_dir.name:  # '.', or a root
+        runs_dir = runs_dir.resolve()
+    return runs_dir.parent / f"{runs_dir.name or 'runs'}-report"
+
+
 def write_report(
     runs_dir: Path, out_dir: Path | None = None, options: ReportOptions | None = None
 ) -> Path:
-    """Write ``report.md`` and its figures into ``out_dir`` (default: runs_dir)."""
+    """Write ``report.md`` and its figures into ``out_dir`` (default: ``default_out_dir``)."""
     return build_report(runs_dir, out_dir, options).path
 
 
@@ -471,7 +511,7 @@ def build_report(
     check_conventions(store)
     check_duplicates(cases)
     check_options(cases, options)
-    out_dir = Path(out_dir or runs_dir)
+    out_dir = Path(out_dir) if out_dir is not None else default_out_dir(runs_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     report = Report(path=out_dir / "report.md", notes=list(store.notes))
     cases, tuned_notes = mark_tuned(cases, store.root)
@@ -499,6 +539,7 @@ def build_report(
         "",
         evaluation_line(options.evaluate),
         "",
+        *source_header(store),
     ]
     if store.failed:
         lines += [

@@ -32,12 +32,16 @@ import pandas as pd
 import pyarrow as pa
 
 from rmdbench.errors import UserError
-from rmdbench.labels import format_value
+from rmdbench.results import (
+    IDENTITY_COLUMNS,
+    check_evaluation_rule,
+    evaluated_files,
+    spec_columns,
+)
 from rmdbench.store import (
     CASES_FILE,
     CURVE_FILE,
     DAMAGED_DIR,
-    EVALUATION_RULES,
     NOISE_FILE,
     RESULT_FILE,
     RunState,
@@ -51,16 +55,6 @@ from rmdbench.store import (
 
 from .labelling import add_labels
 
-SPEC_COLUMNS = (
-    "dataset",
-    "noise_model",
-    "noise_preset",
-    "noise_ratio",
-    "method",
-    "seed",
-    "backbone",
-    "spec_version",
-)
 #: the columns that name one run's setting; a table never pools runs that differ in these
 SETTING_COLUMNS = ("dataset", "noise_setting", "profile_setting", "backbone")
 RUN_IDENTITY = (*SETTING_COLUMNS, "method_label", "noise_ratio", "seed")
@@ -176,8 +170,9 @@ def load_runs(
       ``hd_unit``);
     - the spec: ``dataset``, ``noise_model``, ``noise_preset``, ``noise_ratio``, ``method``,
       ``seed``, ``backbone``, ``spec_version``, ``profile`` (its name); every field flattened
-      as ``method.<key>``, ``noise.<key>``, ``profile.<key>`` (lists as strings); and the
-      canonical JSON of each as ``method_params``, ``noise_params``, ``profile_json``;
+      as ``method.<key>``, ``noise.<key>``, ``profile.<key>``, ``code.<component>`` (lists
+      as strings); and the canonical JSON of each as ``method_params``, ``noise_params``,
+      ``profile_json`` (``rmdbench.results.spec_columns``);
     - ``run`` (directory name), ``seconds_per_iteration``, ``conventions`` (a short hash of
       the metric conventions text), ``realised_noisy_dsc`` (mean Dice of the corrupted
       training masks vs clean; NaN at r=0) and ``realised_train_dsc`` (of all of them);
@@ -186,27 +181,11 @@ def load_runs(
       ``profile_setting``;
     - ``shared_clean``: True on the r=0 rows copied to a noise setting that has no clean
       runs of its own (``share_clean_runs``).
+
+    The report's frame; ``rmdbench.load_runs`` is the public one (one row per case per run:
+    no labels, no shared copies).
     """
     return load_store(root, run_names, evaluate).cases
-
-
-def check_evaluation_rule(rule: str) -> None:
-    if rule not in EVALUATION_RULES:
-        raise UserError(
-            f"unknown evaluation rule '{rule}'; choose one of: {', '.join(EVALUATION_RULES)}"
-        )
-
-
-def evaluated_files(result: dict, rule: str) -> str:
-    """Whose files hold a run's test cases under ``rule`` (``rmdbench.store.evaluation_files``):
-    ``last`` for the last epoch and for a best epoch that was the last; '' when the run
-    has no evaluation under the rule (recorded before best epochs were kept, or trained
-    without validation cases)."""
-    if rule == "last":
-        return "last"
-    evaluation = _mapping(_mapping(result.get("evaluation")).get(rule))
-    files = evaluation.get("files")
-    return files if files in ("last", rule) else ""
 
 
 def load_store(
@@ -336,17 +315,10 @@ def _run_cases(run_dir: Path, result: dict, cases_file: str = CASES_FILE) -> pd.
     cases = _read_table(run_dir / cases_file)
     if "case_id" not in cases:
         raise DamagedRun(f"{cases_file} has no case_id column")
-    spec = result["spec"]
-    scalars: dict[str, Any] = {column: spec.get(column) for column in SPEC_COLUMNS}
-    profile = _mapping(spec.get("profile"))
-    scalars["profile"] = profile.get("name", "unknown")
-    scalars.update(_flatten("profile", profile, skip={"name"}))
-    scalars.update(_flatten("method", _mapping(spec.get("method_params"))))
-    scalars.update(_flatten("noise", _mapping(spec.get("noise_params"))))
-    scalars["profile_json"] = json.dumps(profile, sort_keys=True)
-    scalars["method_params"] = json.dumps(spec.get("method_params") or {}, sort_keys=True)
-    scalars["noise_params"] = json.dumps(spec.get("noise_params") or {}, sort_keys=True)
-    scalars["run"] = run_dir.name
+    # the identity columns a run writes into its tables are attached again from its spec,
+    # at the place they have for records written before the tables carried them
+    cases = cases.drop(columns=[name for name in IDENTITY_COLUMNS if name in cases.columns])
+    scalars: dict[str, Any] = spec_columns(result["spec"], run_dir.name)
     scalars["seconds_per_iteration"] = _number(
         _mapping(result.get("timings")).get("seconds_per_iteration")
     )
@@ -396,19 +368,6 @@ def _dice(value: object) -> float:
 def _mapping(value: object) -> dict:
     """A record field that should hold a JSON object: it, or {} for anything else."""
     return value if isinstance(value, dict) else {}
-
-
-def _flatten(prefix: str, values: dict, skip: frozenset | set = frozenset()) -> dict[str, Any]:
-    """``{'distill': False}`` -> ``{'method.distill': False}``; lists become strings so that
-    every column stays hashable (group-by keys)."""
-    flat = {}
-    for key, value in values.items():
-        if key in skip:
-            continue
-        if isinstance(value, list | tuple | dict):
-            value = format_value(value)
-        flat[f"{prefix}.{key}"] = value
-    return flat
 
 
 def _add_realised(cases: pd.DataFrame, noise: pd.DataFrame) -> None:

@@ -9,8 +9,10 @@ import sys
 from functools import cache
 from importlib import metadata
 from pathlib import Path
+from types import ModuleType
 
 from rmdbench.errors import UserError
+from rmdbench.fingerprint import SOURCE_HASH_ATTRIBUTE, sha256_hex
 from rmdbench.registry import BACKBONES, DATASET_FORMATS, DATASETS, METHODS, NOISE_MODELS
 
 BUILTIN_PACKAGES = (
@@ -104,7 +106,7 @@ def load_plugin_file(path: Path) -> list[str]:
     module = importlib.util.module_from_spec(spec)
     sys.modules[module_name] = module
     try:
-        spec.loader.exec_module(module)
+        _execute(module, path)
     except BaseException as error:
         _take_back(before)  # a refused file leaves nothing behind
         del sys.modules[module_name]
@@ -118,6 +120,15 @@ def load_plugin_file(path: Path) -> list[str]:
             '@METHODS.register("name") (see docs/plugins.md)'
         )
     return added
+
+
+def _execute(module: ModuleType, path: Path) -> None:
+    """Run a plug-in file's code in ``module``, keeping the hash of exactly the bytes run
+    (``rmdbench.fingerprint``): the runs it makes are named by the code that trained them,
+    even if the file is edited while this process still has the old code loaded."""
+    source = path.read_bytes()
+    setattr(module, SOURCE_HASH_ATTRIBUTE, sha256_hex(source))
+    exec(compile(source, str(path), "exec", dont_inherit=True), module.__dict__)  # noqa: S102
 
 
 def load_plugins(paths: list[Path]) -> list[str]:

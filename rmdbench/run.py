@@ -8,6 +8,7 @@ import time
 import traceback
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
+from functools import partial
 
 import numpy as np
 import pandas as pd
@@ -23,6 +24,7 @@ from rmdbench.params import build_params
 from rmdbench.profiles import DEFAULT_THREADS, Profile, profile_threads
 from rmdbench.provenance import provenance
 from rmdbench.registry import BACKBONES, METHODS, NOISE_MODELS
+from rmdbench.results import with_identity
 from rmdbench.seeding import seed_words
 from rmdbench.store import (
     CASES_FILE,
@@ -74,11 +76,17 @@ class RunSpec:
     #: for a prepared copy: a hash of its dataset.json, so re-preparing it with other
     #: options makes new runs; empty (and left out of the hash) for built-in datasets
     dataset_fingerprint: str = ""
+    #: the code the run trains with (``rmdbench.fingerprint``): per component (``method``,
+    #: ``noise_model``, ``backbone``, ``dataset``) a hash of its source, so a changed
+    #: plug-in makes new runs; empty (and left out of the hash) when not planned by a sweep
+    code: dict = field(default_factory=dict)
 
     def as_dict(self) -> dict:
         values = asdict(self)
         if not values["dataset_fingerprint"]:
             del values["dataset_fingerprint"]  # built-in datasets keep their run names
+        if not values["code"]:
+            del values["code"]
         if values["profile"].get("threads") == DEFAULT_THREADS:
             del values["profile"]["threads"]  # runs made before the field keep their names
         return values
@@ -386,8 +394,10 @@ def execute_run(
                 {"error": message, "traceback": traceback.format_exc(), "spec": spec.as_dict()},
             )
             return RunOutcome(spec, RunState.FAILED, error=message)
-        output["cases"].to_parquet(staging / CASES_FILE, index=False)
-        output["curve"].to_parquet(staging / CURVE_FILE, index=False)
+        summary = summarise_cases(output["cases"])  # of the metrics, before identity columns
+        identify = partial(with_identity, spec=spec.as_dict(), run_name=spec.run_name)
+        identify(output["cases"]).to_parquet(staging / CASES_FILE, index=False)
+        identify(output["curve"]).to_parquet(staging / CURVE_FILE, index=False)
         output["realised"].to_parquet(staging / NOISE_FILE, index=False)
         np.savez_compressed(
             staging / PREDICTIONS_FILE,
@@ -398,7 +408,7 @@ def execute_run(
             if evaluation["tables"] is not None:
                 predictions, cases = evaluation["tables"]
                 cases_file, predictions_file = evaluation_files(rule)
-                cases.to_parquet(staging / cases_file, index=False)
+                identify(cases).to_parquet(staging / cases_file, index=False)
                 np.savez_compressed(
                     staging / predictions_file,
                     predictions=predictions,
@@ -406,7 +416,6 @@ def execute_run(
                 )
         if output["noisy_example"] is not None:
             np.savez_compressed(staging / NOISY_EXAMPLE_FILE, **output["noisy_example"])
-        summary = summarise_cases(output["cases"])
         write_json(
             staging / RESULT_FILE,
             {

@@ -13,7 +13,10 @@ from rmdbench.errors import UserError
 
 def report(
     runs_dir: Annotated[Path, typer.Argument(help="Runs directory.")] = Path("runs"),
-    out: Annotated[Path | None, typer.Option(help="Where to write (default: RUNS_DIR).")] = None,
+    out: Annotated[
+        Path | None,
+        typer.Option(help="Where to write (default: RUNS_DIR-report, beside the store)."),
+    ] = None,
     table_format: Annotated[
         str,
         typer.Option(
@@ -62,7 +65,12 @@ def report(
     line; the per-case Wilcoxon as a secondary table), ablations, loss-term activity,
     memorisation curves, Friedman ranks with a CD diagram, and figures."""
     from rmdbench.outputs import check_writable_dir
-    from rmdbench.reports.report import DEFAULT_METRICS, ReportOptions, build_report
+    from rmdbench.reports.report import (
+        DEFAULT_METRICS,
+        ReportOptions,
+        build_report,
+        default_out_dir,
+    )
 
     options = ReportOptions(
         table_format=table_format,
@@ -73,7 +81,8 @@ def report(
         evaluate=evaluate,
     )
     try:
-        check_writable_dir(out or runs_dir, "report")  # before tables and figures
+        out = out if out is not None else default_out_dir(runs_dir)
+        check_writable_dir(out, "report")  # before tables and figures
         written = build_report(runs_dir, out, options)
     except UserError as error:
         raise fail(str(error)) from None

@@ -211,8 +211,11 @@ def write_prepared(
     params: dict,
     source: str,
     overwrite: bool = False,
+    code: str = "",
 ) -> Path:
-    """Write the prepared copy to ``out`` atomically (staging folder, then rename)."""
+    """Write the prepared copy to ``out`` atomically (staging folder, then rename).
+    ``code``: the fingerprint of the format's source (``rmdbench.fingerprint``), kept in
+    dataset.json so that a copy prepared again by changed code makes new runs."""
     data = prepared.data
     check_patient_split(data.patient_ids, data.split, str(source))
     out = Path(out)
@@ -248,6 +251,8 @@ def write_prepared(
             "attribution": prepared.attribution,
             "notes": list(prepared.notes),
         }
+        if code:
+            meta["code"] = code
         (staging / META_FILE).write_text(json.dumps(meta, indent=2) + "\n")
         replaced = out.parent / f".{out.name}.replaced-{os.getpid()}"
         if out.exists():  # set the old copy aside first: a crash never loses both

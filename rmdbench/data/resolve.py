@@ -10,6 +10,7 @@ import json
 from pathlib import Path
 
 from rmdbench.data.base import SegmentationData, as_track
+from rmdbench.data.formats.base import DatasetFormat
 from rmdbench.data.lidc_phantom import CACHE_FIX, default_cache_dir
 from rmdbench.data.prepared import (
     OUT_FIX,
@@ -24,6 +25,7 @@ from rmdbench.data.prepared import (
     write_prepared,
 )
 from rmdbench.errors import UserError
+from rmdbench.fingerprint import code_fingerprint
 from rmdbench.params import build_params, params_dict, parse_component
 from rmdbench.plugins import load_builtins
 from rmdbench.progress import Track
@@ -136,6 +138,7 @@ def prepare_dataset(
         params=params_dict(params),
         source=str(Path(source).resolve()),
         overwrite=overwrite,
+        code=code_fingerprint(format_class, DatasetFormat),
     )
     return PrepareResult(
         prepared=prepared,

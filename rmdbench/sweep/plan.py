@@ -6,13 +6,17 @@ from __future__ import annotations
 import dataclasses
 from pathlib import Path
 
+from rmdbench.backbones.base import Backbone
+from rmdbench.contracts.method import Method
+from rmdbench.contracts.noise_model import NoiseModel
 from rmdbench.data.resolve import check_dataset, dataset_identity, default_backbone
 from rmdbench.errors import OptionError
+from rmdbench.fingerprint import code_fingerprint
 from rmdbench.noise import check_noise_dims, check_noise_fits, parse_noise_ratios
 from rmdbench.params import build_params, params_dict, parse_component, split_top_level
 from rmdbench.plugins import load_builtins
 from rmdbench.profiles import Profile
-from rmdbench.registry import METHODS, NOISE_MODELS
+from rmdbench.registry import BACKBONES, DATASETS, METHODS, NOISE_MODELS, Registry
 from rmdbench.run import RunSpec
 
 #: a method or noise model: 'rmd[distill=false]', or ('rmd', {'distill': False}) from YAML
@@ -104,6 +108,7 @@ def plan_sweep(
     for dataset, (dims, _) in identities.items():
         for noise_name, _, _ in resolved_noise:
             check_noise_dims(NOISE_MODELS.get(noise_name), dims, dataset)
+    code = CodeFingerprints()
     specs = [
         RunSpec(
             dataset=dataset,
@@ -117,6 +122,12 @@ def plan_sweep(
             profile=profile.as_dict(),
             backbone=default_backbone(identities[dataset][0]),
             dataset_fingerprint=identities[dataset][1],
+            code=code.of_run(
+                method_name,
+                noise_name if ratio > 0 else None,
+                default_backbone(identities[dataset][0]),
+                dataset,
+            ),
         )
         for dataset in datasets
         for noise_name, preset, noise_params in resolved_noise
@@ -126,6 +137,36 @@ def plan_sweep(
     ]
     unique = {spec.run_name: spec for spec in specs}.values()  # a repeated entry: once
     return share_clean_runs(list(unique))
+
+
+class CodeFingerprints:
+    """The ``code`` of each run of a plan (``rmdbench.fingerprint``), each component's
+    files hashed once per plan. At noise ratio 0 no noise model code runs, so it is left
+    out: the clean run shared by every noise model (``share_clean_runs``) stays one run.
+    A prepared dataset has no code of its own here: the fingerprint of the format that
+    wrote it is in its dataset.json, and so in the spec's ``dataset_fingerprint``."""
+
+    def __init__(self) -> None:
+        self._known: dict[tuple[str, str], str] = {}
+
+    def of(self, registry: Registry, name: str, base: type | None = None) -> str:
+        key = (registry.kind, name)
+        if key not in self._known:
+            self._known[key] = code_fingerprint(registry.get(name), base)
+        return self._known[key]
+
+    def of_run(
+        self, method: str, noise_model: str | None, backbone: str, dataset: str
+    ) -> dict[str, str]:
+        code = {
+            "method": self.of(METHODS, method, Method),
+            "backbone": self.of(BACKBONES, backbone, Backbone),
+        }
+        if noise_model is not None:
+            code["noise_model"] = self.of(NOISE_MODELS, noise_model, NoiseModel)
+        if dataset in DATASETS:
+            code["dataset"] = self.of(DATASETS, dataset)
+        return code
 
 
 def share_clean_runs(specs: list[RunSpec]) -> list[RunSpec]:

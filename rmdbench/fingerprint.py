@@ -1,0 +1,111 @@
+"""The code a run trains with, as part of its identity: a short hash of the source files
+that define its method, noise model, backbone and dataset, so that a changed plug-in (or
+a changed built-in) makes new runs instead of being taken for a finished one.
+
+What is hashed is the bytes of files, never paths or modification times, so one file
+gives one fingerprint in every process and on every machine:
+
+- a plug-in file (``--plugin file.py``): the bytes ``rmdbench.plugins`` executed;
+- an installed plug-in package: its distribution's name and version and the file's hash;
+- a built-in (a module of rmdbench): the hash of its module file.
+
+For a class, every module of its ancestry down to (not including) the registry's base
+class counts: a plug-in that subclasses a built-in method changes with either file.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import inspect
+import sys
+from functools import cache
+from importlib import metadata
+from pathlib import Path
+from types import ModuleType
+
+#: the attribute ``rmdbench.plugins.load_plugin_file`` sets on a plug-in file's module: the
+#: sha256 of the bytes it executed (the file may change on disk after it was loaded)
+SOURCE_HASH_ATTRIBUTE = "__rmdbench_source_sha256__"
+#: how many hex digits of a hash a fingerprint keeps (like a run name's)
+DIGITS = 12
+OWN_PACKAGE = "rmdbench"
+
+
+def sha256_hex(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def code_fingerprint(factory: object, base: type | None = None) -> str:
+    """A short, stable fingerprint of the source that defines ``factory`` (a registered
+    class or function): ``'<hash>'``, or ``'<distribution> <version> <hash>'`` when some
+    of it comes from an installed package other than rmdbench. ``base``: the registry's
+    base class, whose own module (the engine's contract) is left out."""
+    modules = _defining_modules(factory, base)
+    digest = hashlib.sha256()
+    packages: dict[str, str] = {}
+    for module in modules:
+        digest.update(module.__name__.encode() + b"\0" + _module_hash(module, factory).encode())
+        packages.update(_distribution(module))
+    for name, version in sorted(packages.items()):
+        digest.update(f"{name}=={version}".encode())
+    versions = " ".join(f"{name} {version}" for name, version in sorted(packages.items()))
+    return f"{versions} {digest.hexdigest()[:DIGITS]}".strip()
+
+
+def _defining_modules(factory: object, base: type | None) -> list[ModuleType]:
+    """The modules whose code makes ``factory``: its own, and for a class those of its
+    ancestors above ``base`` (each once, in method-resolution order)."""
+    classes = [factory]
+    if isinstance(factory, type):
+        ancestry = factory.__mro__
+        if base is not None and base in ancestry:
+            ancestry = ancestry[: ancestry.index(base)]
+        classes = [klass for klass in ancestry if klass.__module__ != "builtins"]
+    modules: dict[str, ModuleType] = {}
+    for item in classes:
+        name = getattr(item, "__module__", None) or ""
+        module = sys.modules.get(name)
+        if module is not None:
+            modules.setdefault(name, module)
+    return list(modules.values())
+
+
+def _module_hash(module: ModuleType, factory: object) -> str:
+    """The hash of the bytes a module was made from: a plug-in file's as executed, else
+    its file's now; without a file (defined interactively), of the factory's source, or of
+    its name when even that cannot be read (then an edit does not show)."""
+    recorded = getattr(module, SOURCE_HASH_ATTRIBUTE, None)
+    if isinstance(recorded, str):
+        return recorded
+    path = getattr(module, "__file__", None)
+    if path:
+        try:
+            return sha256_hex(Path(path).read_bytes())
+        except OSError:
+            pass
+    try:
+        return sha256_hex(inspect.getsource(factory).encode())
+    except (OSError, TypeError):
+        return sha256_hex(f"{module.__name__}.{getattr(factory, '__qualname__', '')}".encode())
+
+
+def _distribution(module: ModuleType) -> dict[str, str]:
+    """{distribution: version} of the installed package a module belongs to; {} for
+    rmdbench's own modules, plug-in files and modules of no installed distribution."""
+    top = module.__name__.split(".")[0]
+    if top == OWN_PACKAGE:
+        return {}
+    found = {}
+    for name in _distributions_of().get(top, ()):
+        try:
+            found[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            continue
+    return found
+
+
+@cache
+def _distributions_of() -> dict[str, list[str]]:
+    """Top-level import name -> the installed distributions providing it (read once: it
+    scans every installed package's metadata)."""
+    return metadata.packages_distributions()
