@@ -118,6 +118,7 @@ class RMD(Method):
     Params = RMDParams
     num_networks = 2
     relative_cost = 4.0
+    packs_exactly = False  # strong views draw warps and dropout
     search_space: ClassVar[dict[str, Dimension]] = {
         "forget_rate": LogUniform(1e-3, 0.2),
         "distill_weight": LogUniform(1e-3, 10),

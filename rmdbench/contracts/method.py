@@ -115,6 +115,10 @@ class Method(nn.Module):
     #: what ``rmdbench tune`` may vary: parameter -> dimension (``LogUniform``, ...);
     #: checked against ``Params`` before a tuning sweep trains. Empty: nothing to tune
     search_space: ClassVar[dict[str, Dimension]] = {}
+    #: whether K runs packed into one vmapped step (``rmdbench.training.packing``) equal
+    #: the K unpacked runs: True unless a step draws random numbers (StepState.generator,
+    #: dropout), which a packed step draws from one stream for all K
+    packs_exactly: ClassVar[bool] = True
 
     def __init__(self, params: Any, context: MethodContext) -> None:
         super().__init__()

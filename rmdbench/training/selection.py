@@ -13,20 +13,22 @@ from torch.profiler import record_function
 
 @record_function("selection")
 def smallest_mask(values: torch.Tensor, keep: int) -> torch.Tensor:
-    """Boolean mask (shape of ``values``) marking exactly ``keep`` smallest entries."""
+    """Boolean mask (shape of ``values``) marking exactly ``keep`` smallest entries.
+    Out of place (a scatter into a mask shaped like ``values``), so that it also works
+    per run under ``torch.func.vmap`` when several runs train packed."""
     flat = values.detach().reshape(-1)
     total = flat.numel()
     keep = max(0, min(int(keep), total))
     if keep == total:
         return torch.ones_like(values, dtype=torch.bool)
-    mask = torch.zeros(total, dtype=torch.bool, device=values.device)
     if keep == 0:
-        return mask.view_as(values)
+        return torch.zeros_like(values, dtype=torch.bool)
     if keep <= total - keep:
-        mask[torch.topk(flat, keep, largest=False, sorted=False).indices] = True
+        chosen = torch.topk(flat, keep, largest=False, sorted=False).indices
+        mask = torch.zeros_like(flat, dtype=torch.bool).scatter(0, chosen, True)
     else:
-        mask.fill_(True)
-        mask[torch.topk(flat, total - keep, largest=True, sorted=False).indices] = False
+        dropped = torch.topk(flat, total - keep, largest=True, sorted=False).indices
+        mask = torch.ones_like(flat, dtype=torch.bool).scatter(0, dropped, False)
     return mask.view_as(values)
 
 
