@@ -6,6 +6,11 @@ median over timed iterations (after warm-up, with a device synchronisation aroun
 gives s/iteration and the ratio to ``single`` measured in the same run; a short
 torch.profiler pass splits the iteration into data, forward (the method's step less
 selection and augmentation), selection, augmentation, backward and optimiser.
+
+It also reports the floor: the FLOPs of one iteration (``torch.utils.flop_counter``),
+the GFLOP/s achieved, and their share of the machine's peak as a short matmul probe
+measures it at start-up. With ``pack``, each method is also timed as K runs packed into
+one vmapped step (``rmdbench.training.packing``), against K unpacked iterations.
 """
 
 from __future__ import annotations
@@ -21,6 +26,7 @@ from pathlib import Path
 
 import torch
 from torch.profiler import ProfilerActivity, profile
+from torch.utils.flop_counter import FlopCounterMode
 
 from rmdbench.contracts.method import MethodContext
 from rmdbench.errors import UserError
@@ -29,6 +35,7 @@ from rmdbench.plugins import load_builtins
 from rmdbench.profiles import PRECISIONS, Profile, get_profile
 from rmdbench.provenance import provenance
 from rmdbench.registry import BACKBONES, METHODS
+from rmdbench.training.packing import PackedMethods
 from rmdbench.training.streams import RandomStreams
 from rmdbench.training.trainer import DeviceData, Trainer
 
@@ -44,6 +51,17 @@ class BenchSettings:
     iterations: int = 15
     profiled_iterations: int = 4
     progress: float = 0.5
+    pack: tuple[int, ...] = ()  # run counts K to time packed (empty: unpacked only)
+
+
+class BadPack(UserError):
+    """A --pack count below 1."""
+
+    def __init__(self, runs: int) -> None:
+        self.runs = runs
+        super().__init__(
+            f"--pack counts runs per packed step: at least 1, got {runs}; e.g. --pack 1,2,4"
+        )
 
 
 class TooFewIterations(UserError):
@@ -61,6 +79,7 @@ def plan_bench(
     iterations: int = BenchSettings.iterations,
     precision: str | None = None,
     compile_networks: bool = False,
+    pack: list[int] | None = None,
 ) -> tuple[list[str], Profile, BenchSettings]:
     """The checked methods (repeated or comma-separated names; default
     :data:`DEFAULT_METHODS`), the profile with ``precision`` (default: the profile's) and
@@ -72,13 +91,16 @@ def plan_bench(
         METHODS.get(name)
     if iterations < 1:
         raise TooFewIterations(iterations)
+    for runs in pack or []:
+        if runs < 1:
+            raise BadPack(runs)
     if precision is not None and precision not in PRECISIONS:
         raise UserError(f"unknown precision '{precision}'; use {' or '.join(PRECISIONS)}")
     chosen = get_profile(profile)
     chosen = dataclasses.replace(
         chosen, precision=precision or chosen.precision, compile=compile_networks
     )
-    return names, chosen, BenchSettings(iterations=iterations)
+    return names, chosen, BenchSettings(iterations=iterations, pack=tuple(sorted(set(pack or []))))
 
 
 def synthetic_batch(profile: Profile, device: torch.device, seed: int = 0) -> DeviceData:
@@ -131,6 +153,7 @@ def bench_method(
         _synchronise(device)
         times.append(time.perf_counter() - start)
     seconds = statistics.median(times)
+    flops = flops_per_iteration(iteration)
     breakdown = profile_breakdown(iteration, device, settings.profiled_iterations)
     if device.type == "cuda":
         peak_mb = torch.cuda.max_memory_allocated(device) / 2**20
@@ -142,6 +165,8 @@ def bench_method(
         "method": name,
         "seconds_per_iteration": seconds,
         "images_per_second": profile.batch_size / seconds,
+        "flops_per_iteration": flops,
+        "achieved_gflops": flops / seconds / 1e9,
         "peak_memory_mb": peak_mb,
         "memory_kind": memory_kind,
         "breakdown_fraction": breakdown,
@@ -172,16 +197,111 @@ def profile_breakdown(iteration, device: torch.device, iterations: int) -> dict[
     return {key: value / whole for key, value in parts.items()}
 
 
+def flops_per_iteration(iteration) -> int:
+    """Floating-point operations of one call of ``iteration`` (forward and backward), as
+    torch's flop counter counts them (convolutions and matrix products)."""
+    with FlopCounterMode(display=False) as counter:
+        iteration()
+    return int(counter.get_total_flops())
+
+
+def matmul_peak_gflops(device: torch.device, dtype: torch.dtype, seconds: float = 0.5) -> float:
+    """What this device reaches on large square matrix products, in GFLOP/s: the
+    practical peak the iterations' GFLOP/s are a share of."""
+    size = 4096 if device.type == "cuda" else 1024
+    a = torch.randn(size, size, device=device, dtype=dtype)
+    b = torch.randn(size, size, device=device, dtype=dtype)
+    for _ in range(2):
+        a @ b
+    _synchronise(device)
+    products, start = 0, time.perf_counter()
+    while time.perf_counter() - start < seconds:
+        a @ b
+        products += 1
+        if products % 4 == 0:
+            _synchronise(device)
+    _synchronise(device)
+    return 2 * size**3 * products / (time.perf_counter() - start) / 1e9
+
+
+def bench_packed(
+    name: str, profile: Profile, device: torch.device, settings: BenchSettings, runs: int
+) -> dict[str, object]:
+    """Seconds per packed iteration of ``runs`` runs of one method (one vmapped step over
+    stacked networks, one backward, one Adam), and the images per second it trains."""
+    backbone = BACKBONES.get("unet2d")
+    methods = [
+        METHODS.get(name).create(
+            {},
+            MethodContext(
+                build_backbone=lambda: backbone(1, 1, profile.base_width), init_seed=index
+            ),
+        )
+        for index in range(runs)
+    ]
+    trainer = Trainer.from_profile(profile, device)
+    for method in methods:
+        trainer.prepare(method)
+        method.train()
+    packed = PackedMethods(methods)
+    optimiser = torch.optim.Adam(packed.parameters.values(), lr=profile.learning_rate)
+    data = synthetic_batch(profile, device)
+    images = data.images.unsqueeze(0).expand(runs, *data.images.shape).contiguous()
+    labels = data.labels.unsqueeze(0).expand(runs, *data.labels.shape).contiguous()
+
+    def iteration() -> None:
+        with trainer.autocast():
+            loss, _ = packed.training_step(images, labels, settings.progress)
+        optimiser.zero_grad(set_to_none=True)
+        loss.sum().backward()
+        optimiser.step()
+
+    for _ in range(settings.warmup):
+        iteration()
+    times = []
+    for _ in range(settings.iterations):
+        _synchronise(device)
+        start = time.perf_counter()
+        iteration()
+        _synchronise(device)
+        times.append(time.perf_counter() - start)
+    seconds = statistics.median(times)
+    return {
+        "method": name,
+        "runs": runs,
+        "seconds_per_iteration": seconds,
+        "images_per_second": runs * profile.batch_size / seconds,
+    }
+
+
 def run_bench(
     methods: list[str], profile: Profile, device: torch.device, settings: BenchSettings
 ) -> dict[str, object]:
-    """Bench every method (``single`` first: it is the reference of the ratios)."""
+    """Bench every method (``single`` first: it is the reference of the ratios), the
+    machine's matmul peak, and with ``settings.pack`` each method packed K ways."""
     load_builtins()
+    dtype = torch.bfloat16 if profile.precision == "bf16" else torch.float32
+    peak = matmul_peak_gflops(device, dtype)
     ordered = ["single"] + [name for name in methods if name != "single"]
     rows = [bench_method(name, profile, device, settings) for name in ordered]
     reference = rows[0]["seconds_per_iteration"]
     for row in rows:
         row["ratio_to_single"] = row["seconds_per_iteration"] / reference
+        row["peak_share"] = row["achieved_gflops"] / peak
+    packed = []
+    unpacked = {row["method"]: row for row in rows}
+    for name in ordered:
+        for runs in settings.pack:
+            row = bench_packed(name, profile, device, settings, runs)
+            alone = unpacked[name]
+            row["gain_vs_unpacked"] = (
+                runs * alone["seconds_per_iteration"] / row["seconds_per_iteration"]
+            )
+            row["achieved_gflops"] = (
+                runs * alone["flops_per_iteration"] / row["seconds_per_iteration"] / 1e9
+            )
+            row["peak_share"] = row["achieved_gflops"] / peak
+            packed.append(row)
     return {
         "profile": profile.as_dict(),
         "device": str(device),
@@ -189,7 +309,9 @@ def run_bench(
         "settings": settings.__dict__,
         "provenance": provenance(device),
         "host": platform.node(),
+        "matmul_peak_gflops": peak,
         "results": rows,
+        "packed": packed,
     }
 
 
