@@ -101,8 +101,9 @@ SPEC_FIELDS = {
     "backbone": "a string",
     "spec_version": "an integer",
 }
-#: fields a spec holds only sometimes (a prepared dataset's fingerprint)
-OPTIONAL_SPEC_FIELDS = {"dataset_fingerprint": "a string"}
+#: fields a spec holds only sometimes (a prepared dataset's fingerprint, a chosen
+#: backbone's parameters)
+OPTIONAL_SPEC_FIELDS = {"dataset_fingerprint": "a string", "backbone_params": "an object"}
 #: a surface distance (mm, or px without a spacing) past this is no measurement of a crop
 MAX_SURFACE_DISTANCE = 1e6
 #: the per-case metrics of cases.parquet (``rmdbench.metrics.METRIC_KEYS``; per class as

@@ -98,7 +98,7 @@ def tune(**given: Any) -> None:
         )
         executor_name = choose_executor(options)
         load_plugins(options.plugin)
-        chosen_profile = get_profile(options.profile)
+        chosen_profile = get_profile(options.profile, options.backbone)
         plan = plan_tuning(options, chosen_profile, search)
         select_device(options.device)
         store = RunStore(options.out)

@@ -42,6 +42,7 @@ class SweepConfig:
     methods: list[Component] = field(default_factory=lambda: ["single", "coteaching", "rmd"])
     seeds: list[int] = field(default_factory=lambda: [0])
     profile: str = "quick"
+    backbone: str | None = None  # None: the profile's (the paper's U-Net unless it says)
     out: Path = Path("runs")
     device: str = "auto"
     cache_dir: Path | None = None

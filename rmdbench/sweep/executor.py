@@ -70,7 +70,7 @@ def build_executor(
     if name == "local":
         from rmdbench.executors.local import LocalExecutor, plan_local
 
-        threads = get_profile(config.profile).threads
+        threads = get_profile(config.profile, config.backbone).threads
         plan = plan_local(config.device, config.workers, threads=threads)
         return LocalExecutor(plan, store.root / LOG_FOLDER)
     if name == "slurm":
