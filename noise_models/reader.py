@@ -2,7 +2,8 @@
 
 The label of a corrupted case is one real radiologist's own mask instead of the readers'
 consensus. Nothing is simulated, so this needs a dataset that keeps each reader's mask
-(``lidc-phantom``: 3-4 LIDC-IDRI readers per nodule). Which reader:
+(``lidc-phantom``: 3-4 LIDC-IDRI readers per nodule; a ``folder`` dataset's
+``masks/<annotator>/`` subfolders: your own annotators). Which reader:
 
 - ``random``: one of the case's real readers, uniformly (the default);
 - ``farthest``: the reader with the lowest Dice against the consensus (ties: lowest slot),
@@ -25,7 +26,8 @@ from ._shared import SeverityError, check_dims, is_integer, one_of
 CHOICES = ("random", "farthest", "slot")
 NO_READERS = (
     "this dataset has no per-reader masks; the reader noise model needs a dataset that keeps "
-    "each annotator's mask, e.g. --dataset lidc-phantom (or lidc-crops)"
+    "each annotator's mask, e.g. --dataset lidc-phantom (or lidc-crops, or a folder prepared "
+    "with masks/<annotator>/ subfolders)"
 )
 
 

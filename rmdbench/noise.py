@@ -39,7 +39,7 @@ import pandas as pd
 from rmdbench import seeding
 from rmdbench.contracts.noise_model import NoiseCase, NoiseModel
 from rmdbench.data.base import SegmentationData
-from rmdbench.errors import UserError
+from rmdbench.errors import OptionError, UserError
 from rmdbench.metrics import case_metrics
 from rmdbench.params import params_dict
 from rmdbench.registry import NOISE_MODELS
@@ -211,6 +211,7 @@ def apply_noise(
         )
 
     check_noise_dims(type(model), data.spatial_dims, data.name)
+    check_noise_data(type(model), data)
     order = selection_order(data, model_name, preset_key, seed, split)
     chosen = np.sort(order[: corrupted_count(ratio, len(order))])
     masks = np.array(data.masks, dtype=np.uint8, copy=True)
@@ -286,6 +287,40 @@ def check_noise_dims(model: type[NoiseModel], spatial_dims: int, dataset: str) -
     )
 
 
+#: what a noise model needing per-reader masks says on a dataset without them
+NO_READER_MASKS = (
+    "noise model '{model}' needs per-reader masks and dataset '{dataset}' has none; use a "
+    "dataset with readers (--dataset lidc-phantom, or a folder prepared with "
+    "masks/<annotator>/ subfolders, docs/datasets.md)"
+)
+#: what a noise model needing the user's own noisy labels says on data without them
+NO_GIVEN_LABELS = (
+    "noise model '{model}' trains on your own noisy labels and dataset '{dataset}' has none; "
+    "prepare a folder with noisy_masks/<case> files: rmdbench data prepare folder SOURCE "
+    "(docs/datasets.md)"
+)
+
+
+def check_noise_labels(
+    model: type[NoiseModel], dataset: str, *, readers: bool, given: bool
+) -> None:
+    """A noise model that needs per-reader masks (``requires_readers``) or the user's own
+    noisy labels (``requires_given``) on a dataset without them: one line naming the fix.
+    A sweep asks before it writes anything (from a prepared copy's description, or from the
+    loaded data)."""
+    if model.requires_readers and not readers:
+        raise OptionError(NO_READER_MASKS.format(model=model.name, dataset=dataset), "dataset")
+    if model.requires_given and not given:
+        raise OptionError(NO_GIVEN_LABELS.format(model=model.name, dataset=dataset), "dataset")
+
+
+def check_noise_data(model: type[NoiseModel], data: SegmentationData) -> None:
+    """``apply_noise``'s check: the user's own noisy labels for a model that needs them
+    (per-reader masks are checked by the reader model itself, case by case)."""
+    if model.requires_given and data.given_masks is None:
+        raise UserError(NO_GIVEN_LABELS.format(model=model.name, dataset=data.name))
+
+
 def _noise_case(data: SegmentationData, index: int) -> NoiseCase:
     readers = None if data.readers is None else data.readers[index]
     reader_count = 0
@@ -299,7 +334,15 @@ def _noise_case(data: SegmentationData, index: int) -> NoiseCase:
         num_classes=data.num_classes,
         readers=readers,
         reader_count=reader_count,
+        given=_given_label(data, index),
     )
+
+
+def _given_label(data: SegmentationData, index: int) -> np.ndarray | None:
+    """The user's own noisy label of case ``index``, or None when it has none."""
+    if data.given_masks is None or not bool(data.given_present[index]):
+        return None
+    return np.asarray(data.given_masks[index])
 
 
 def _realised(

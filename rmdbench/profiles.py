@@ -37,6 +37,10 @@ DEFAULT_THREADS = 1
 MAX_CROP_SIZE = 4096
 #: the crop a refusal of one out of range suggests (the quick profile's)
 SUGGESTED_CROP_SIZE = 64
+#: the network a profile trains unless told otherwise: the paper's U-Net, unet2d or unet3d
+#: by the data (rmdbench.backbones.choice). A run at this value leaves it out of its hash,
+#: so runs made before the field existed keep their names.
+DEFAULT_BACKBONE = "unet"
 
 
 @dataclass(frozen=True)
@@ -53,6 +57,9 @@ class Profile:
     precision: str = "fp32"  # or "bf16": autocast of the networks, losses in fp32
     compile: bool = False  # torch.compile each network (costs more than it saves on CPU)
     threads: int = DEFAULT_THREADS  # torch threads of a CPU run (part of its identity)
+    #: NAME or NAME[key=value,...] of a registered backbone (--backbone); checked against
+    #: the registry and the data when a sweep is planned
+    backbone: str = DEFAULT_BACKBONE
 
     def __post_init__(self) -> None:
         fields = ("crop_size", "base_width", "batch_size", "epochs", "eval_batch_size", "threads")
@@ -72,6 +79,7 @@ class Profile:
             value = getattr(self, field)
             if value is not None and value < 1:
                 raise ValueError(f"{field} must be at least 1 (or none for all cases)")
+        parse_component(self.backbone)  # the syntax now; the name when the sweep is planned
 
     def as_dict(self) -> dict:
         return asdict(self)
@@ -97,13 +105,18 @@ PROFILES: dict[str, Profile] = {
 }
 
 
-def get_profile(text: str, precision: str | None = None) -> Profile:
+def get_profile(text: str, precision: str | None = None, backbone: str | None = None) -> Profile:
     """A named profile, or one with fields changed: ``quick[epochs=3,crop_size=48]``.
-    ``precision`` (``--precision``) changes that field as ``quick[precision=bf16]`` would,
-    so the runs are named alike however it was asked for."""
+    ``precision`` (``--precision``) and ``backbone`` (``--backbone``) change those fields
+    as ``quick[precision=bf16]`` or ``quick[backbone=basicunet]`` would, so the runs are
+    named alike however they were asked for, and never mix with the defaults' runs."""
     name, overrides = parse_component(text)
     if precision is not None:
         overrides = {**overrides, "precision": precision}
+    if backbone is not None:
+        overrides = {**overrides, "backbone": backbone}
+    if "backbone" in overrides:  # one spelling, one name: 'unet [ ]' is 'unet'
+        overrides["backbone"] = canonical_component(str(overrides["backbone"]))
     try:
         base = PROFILES[name]
     except KeyError:
@@ -123,6 +136,15 @@ def get_profile(text: str, precision: str | None = None) -> Profile:
         if key != "name" and value != getattr(base, key)
     ]
     return replace(changed, name=f"{name}[{','.join(differing)}]")
+
+
+def canonical_component(text: str) -> str:
+    """``NAME[key=value,...]`` written one way (no spaces, no empty brackets), so the same
+    choice always gives the same profile name."""
+    name, options = parse_component(text)
+    if not options:
+        return name
+    return f"{name}[{','.join(f'{key}={value}' for key, value in options.items())}]"
 
 
 def profile_threads(profile: dict) -> int:

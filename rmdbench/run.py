@@ -15,15 +15,20 @@ import pandas as pd
 import torch
 
 from rmdbench import __version__
+from rmdbench.backbones.choice import (
+    DEFAULT_BACKBONE,
+    backbone_class,
+    build_backbone,
+    check_fits,
+)
 from rmdbench.contracts.method import Method, MethodContext
 from rmdbench.data.base import SegmentationData
-from rmdbench.errors import UserError
 from rmdbench.metrics import CONVENTIONS, evaluate_cases
 from rmdbench.noise import NoisyLabels, apply_noise, severity_key
 from rmdbench.params import build_params
 from rmdbench.profiles import DEFAULT_THREADS, Profile, profile_threads
 from rmdbench.provenance import provenance
-from rmdbench.registry import BACKBONES, METHODS, NOISE_MODELS
+from rmdbench.registry import METHODS, NOISE_MODELS
 from rmdbench.results import with_identity
 from rmdbench.seeding import seed_words
 from rmdbench.store import (
@@ -80,6 +85,9 @@ class RunSpec:
     #: ``noise_model``, ``backbone``, ``dataset``) a hash of its source, so a changed
     #: plug-in makes new runs; empty (and left out of the hash) when not planned by a sweep
     code: dict = field(default_factory=dict)
+    #: the backbone's resolved parameters (``--backbone basicunet[features=...]``); empty
+    #: (and left out of the hash) for a backbone without parameters, the default U-Net's
+    backbone_params: dict = field(default_factory=dict)
 
     def as_dict(self) -> dict:
         values = asdict(self)
@@ -89,6 +97,10 @@ class RunSpec:
             del values["code"]
         if values["profile"].get("threads") == DEFAULT_THREADS:
             del values["profile"]["threads"]  # runs made before the field keep their names
+        if values["profile"].get("backbone") == DEFAULT_BACKBONE:
+            del values["profile"]["backbone"]  # the default U-Net: runs keep their names
+        if not values["backbone_params"]:
+            del values["backbone_params"]
         return values
 
     @property
@@ -158,15 +170,15 @@ def train_and_evaluate(
     val = DeviceData.from_arrays(data.images[val_index], data.masks[val_index], device)
     test_images = DeviceData.from_arrays(data.images[test_index], data.masks[test_index], device)
 
-    backbone_class = BACKBONES.get(spec.backbone)
-    if backbone_class.spatial_dims != data.spatial_dims:
-        raise UserError(
-            f"backbone '{spec.backbone}' is {backbone_class.spatial_dims}D and dataset "
-            f"'{spec.dataset}' is {data.spatial_dims}D; use a {data.spatial_dims}D backbone"
-        )
-    channels = output_channels(data.num_classes)
+    check_fits(spec.backbone, backbone_class(spec.backbone), data.spatial_dims, spec.dataset)
+    sizes = {
+        "in_channels": data.images.shape[1],
+        "out_channels": output_channels(data.num_classes),
+        "base_width": profile.base_width,
+        "spatial_dims": data.spatial_dims,
+    }
     context = MethodContext(
-        build_backbone=lambda: backbone_class(data.images.shape[1], channels, profile.base_width),
+        build_backbone=lambda: build_backbone(spec.backbone, spec.backbone_params, **sizes),
         num_classes=data.num_classes,
         init_seed=spec.seed,  # network k of every method starts from the same weights
     )

@@ -102,8 +102,13 @@ SPEC_FIELDS = {
     "spec_version": "an integer",
 }
 #: fields a spec holds only sometimes (a prepared dataset's fingerprint; the fingerprints
-#: of the code a run trained with, absent from records made before they were kept)
-OPTIONAL_SPEC_FIELDS = {"dataset_fingerprint": "a string", "code": "an object"}
+#: of the code a run trained with, absent from records made before they were kept; a
+#: chosen backbone's parameters)
+OPTIONAL_SPEC_FIELDS = {
+    "dataset_fingerprint": "a string",
+    "code": "an object",
+    "backbone_params": "an object",
+}
 #: a surface distance (mm, or px without a spacing) past this is no measurement of a crop
 MAX_SURFACE_DISTANCE = 1e6
 #: the per-case metrics of cases.parquet (``rmdbench.metrics.METRIC_KEYS``; per class as

@@ -23,6 +23,43 @@ class Backbone(nn.Module):
     """
 
     spatial_dims: ClassVar[int] = 2
+    #: the data dimensionalities it builds for; empty: only ``spatial_dims``. A backbone
+    #: that takes several (``basicunet``) is told which by ``build``.
+    supported_dims: ClassVar[tuple[int, ...]] = ()
+    #: a frozen dataclass of its parameters (``--backbone name[key=value]``); None: it has
+    #: none and is built as ``cls(in_channels, out_channels, base_width)``
+    Params: ClassVar[type | None] = None
+    #: the smallest crop (px per side) it trains on; a profile with a smaller crop_size is
+    #: refused when the sweep is planned
+    min_crop: ClassVar[int] = 1
+
+    @classmethod
+    def dims(cls) -> tuple[int, ...]:
+        """The data dimensionalities (2, 3) this backbone can be built for."""
+        return tuple(cls.supported_dims) or (cls.spatial_dims,)
+
+    @classmethod
+    def check_available(cls) -> None:
+        """Raise a UserError naming the fix when something the backbone needs (an optional
+        package) is missing: called when a sweep is planned, before anything is written."""
+
+    @classmethod
+    def build(
+        cls,
+        in_channels: int,
+        out_channels: int,
+        base_width: int,
+        *,
+        spatial_dims: int,
+        params: object | None = None,
+    ) -> Backbone:
+        """The network for one run: data of ``spatial_dims`` with ``in_channels`` channels,
+        ``out_channels`` logits, the profile's ``base_width`` and the resolved ``params``
+        (an instance of ``Params``). The default suits a backbone of one dimensionality;
+        one with ``Params`` receives them as a fourth argument."""
+        if params is None:
+            return cls(in_channels, out_channels, base_width)
+        return cls(in_channels, out_channels, base_width, params)
 
     def __init__(self, encoder_dropout: tuple[float, ...] = DEFAULT_ENCODER_DROPOUT) -> None:
         super().__init__()

@@ -95,6 +95,16 @@ def sweep(
             "[default: the profile's, fp32]"
         ),
     ] = None,
+    backbone: Annotated[
+        str | None,
+        typer.Option(
+            metavar="NAME",
+            help="The network every method trains: unet (the paper's U-Net, 2D or 3D as the "
+            "data), basicunet (MONAI's BasicUNet; needs monai) or a plug-in's, with "
+            "parameters as name[key=value,...]; see rmdbench list backbones. It names the "
+            "profile, e.g. quick[backbone=basicunet]. [default: the profile's, unet]",
+        ),
+    ] = None,
     out: Annotated[
         Path | None, typer.Option(help="Runs directory (the run store). [default: runs]")
     ] = None,
@@ -267,7 +277,9 @@ def sweep(
         executor_name = choose_executor(options)
         if not dry_run:  # a dry run plans with what is registered, running no plug-in code
             load_plugins(options.plugin)
-        chosen_profile = get_profile(options.profile, options.precision)
+        chosen_profile = get_profile(
+            options.profile, precision=options.precision, backbone=options.backbone
+        )
         try:
             specs = plan_sweep(
                 datasets=options.dataset,

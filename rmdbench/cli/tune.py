@@ -99,7 +99,9 @@ def tune(**given: Any) -> None:
         )
         executor_name = choose_executor(options)
         load_plugins(options.plugin)
-        chosen_profile = get_profile(options.profile, options.precision)
+        chosen_profile = get_profile(
+            options.profile, precision=options.precision, backbone=options.backbone
+        )
         plan = plan_tuning(options, chosen_profile, search)
         chosen_device = select_device(options.device)
         if executor_name != "slurm":  # a SLURM node's device is checked when its run starts

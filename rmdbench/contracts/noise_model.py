@@ -21,6 +21,7 @@ class NoiseCase:
     num_classes: int = 2
     readers: np.ndarray | None = None  # uint8 [R, H, W] real annotators' masks, if known
     reader_count: int = 0
+    given: np.ndarray | None = None  # uint8 [H, W] the user's own noisy label, if any
 
 
 class NoiseModel:
@@ -36,6 +37,8 @@ class NoiseModel:
     spatial_dims: ClassVar[tuple[int, ...]] = (2,)
     #: needs the dataset's per-reader masks (checked before a sweep trains anything)
     requires_readers: ClassVar[bool] = False
+    #: needs the user's own noisy labels (a folder's noisy_masks/; checked likewise)
+    requires_given: ClassVar[bool] = False
     #: parameters (radii, shifts, displacement widths, in px) that may not exceed the crop
     crop_bounded: ClassVar[tuple[str, ...]] = ()
 
@@ -78,7 +81,9 @@ class NoiseModel:
         ``case.mask`` is the clean label, uint8 [H, W] (or [D, H, W] when ``spatial_dims``
         has 3): 0/1, or class indices when ``case.num_classes`` > 2; do not modify it in
         place. ``case.spacing`` is mm per axis; ``case.readers[:case.reader_count]`` are
-        real annotators' masks when the dataset has them (set ``requires_readers``).
+        real annotators' masks when the dataset has them (set ``requires_readers``);
+        ``case.given`` the user's own noisy label of the case, if it has one (set
+        ``requires_given``).
         ``rng`` is seeded by (dataset, noise model, severity, seed, case id) and is the only
         randomness to use, so a case's noisy mask is the same at every ratio and for every
         method. The result must have the mask's shape (it is stored as uint8), keep binary

@@ -25,6 +25,9 @@ class SegmentationData:
     num_classes:  number of label values including background (2 = binary)
     readers:      uint8 [N, R, *S] or None, individual annotators' masks
     reader_count: int [N] or None, how many of the R reader slots are real
+    given_masks:  uint8 [N, *S] or None, the user's own noisy training labels (a folder's
+                  noisy_masks/, the ``given`` noise model); zeros where a case has none
+    given_present: bool [N] or None, which cases have one
     """
 
     name: str
@@ -37,6 +40,8 @@ class SegmentationData:
     num_classes: int = 2
     readers: np.ndarray | None = None
     reader_count: np.ndarray | None = None
+    given_masks: np.ndarray | None = None
+    given_present: np.ndarray | None = None
 
     def __post_init__(self) -> None:
         n = len(self.images)
@@ -55,6 +60,15 @@ class SegmentationData:
         for field_name in ("spacing", "patient_ids", "split", "case_ids"):
             if len(getattr(self, field_name)) != n:
                 raise ValueError(f"{field_name} has {len(getattr(self, field_name))} rows, not {n}")
+        if (self.given_masks is None) != (self.given_present is None):
+            raise ValueError("given_masks and given_present come together, or neither")
+        if self.given_masks is not None and (
+            np.shape(self.given_masks) != np.shape(self.masks) or len(self.given_present) != n
+        ):
+            raise ValueError(
+                f"given_masks must be [N, *S] = {np.shape(self.masks)} with given_present [N], "
+                f"got {np.shape(self.given_masks)} and {np.shape(self.given_present)}"
+            )
 
     @property
     def spatial_dims(self) -> int:
@@ -81,6 +95,8 @@ class SegmentationData:
             num_classes=self.num_classes,
             readers=None if self.readers is None else self.readers[index],
             reader_count=None if self.reader_count is None else self.reader_count[index],
+            given_masks=None if self.given_masks is None else self.given_masks[index],
+            given_present=None if self.given_present is None else self.given_present[index],
         )
 
 

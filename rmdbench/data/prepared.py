@@ -8,6 +8,8 @@ A prepared copy is a folder of memory-mappable ``.npy`` arrays plus a readable d
     images.npy     float32 [N, C, *S] in [0, 1]
     masks.npy      uint8 [N, *S]
     readers.npy    uint8 [N, R, *S] and reader_count.npy int16 [N] (only with readers)
+    given_masks.npy  uint8 [N, *S] and given_present.npy bool [N]: the user's own noisy
+                   training labels (only with them; dataset.json's given_masks counts them)
 
 It is written into a hidden staging folder ``.<name>.partial-<host>-<pid>`` and renamed
 into place, so a failed prepare leaves nothing that looks like a dataset; the staging folder
@@ -38,6 +40,8 @@ from rmdbench.seeding import generator
 FORMAT_VERSION = 1
 META_FILE = "dataset.json"
 CASES_FILE = "cases.csv"
+GIVEN_FILE = "given_masks.npy"
+GIVEN_PRESENT_FILE = "given_present.npy"
 PREPARED_FOLDER = "prepared"
 SPLIT_FRACTIONS = {"train": 0.7, "val": 0.1, "test": 0.2}
 NAME_PATTERN = r"[A-Za-z0-9][A-Za-z0-9_.\-]*"
@@ -234,6 +238,9 @@ def write_prepared(
             if counts is None:
                 counts = np.full(len(data), data.readers.shape[1])
             np.save(staging / "reader_count.npy", np.asarray(counts, dtype=np.int16))
+        if data.given_masks is not None:
+            np.save(staging / GIVEN_FILE, np.ascontiguousarray(data.given_masks, dtype=np.uint8))
+            np.save(staging / GIVEN_PRESENT_FILE, np.asarray(data.given_present, dtype=bool))
         _write_cases(staging / CASES_FILE, data)
         meta = {
             "format_version": FORMAT_VERSION,
@@ -253,6 +260,8 @@ def write_prepared(
         }
         if code:
             meta["code"] = code
+        if data.given_masks is not None:  # only then: other copies keep their fingerprints
+            meta["given_masks"] = int(np.count_nonzero(data.given_present))
         (staging / META_FILE).write_text(json.dumps(meta, indent=2) + "\n")
         replaced = out.parent / f".{out.name}.replaced-{os.getpid()}"
         if out.exists():  # set the old copy aside first: a crash never loses both
@@ -305,6 +314,10 @@ def load_prepared(path: Path, crop_size: int | None = None) -> SegmentationData:
         if meta["readers"]:
             readers = np.load(path / "readers.npy", mmap_mode="r")
             reader_count = np.load(path / "reader_count.npy").astype(np.int64)
+        given = given_present = None
+        if meta.get("given_masks"):
+            given = np.load(path / GIVEN_FILE, mmap_mode="r")
+            given_present = np.load(path / GIVEN_PRESENT_FILE).astype(bool)
         with (path / CASES_FILE).open(newline="") as handle:
             rows = list(csv.DictReader(handle))
     except (OSError, ValueError, KeyError, TypeError) as error:
@@ -313,6 +326,7 @@ def load_prepared(path: Path, crop_size: int | None = None) -> SegmentationData:
         images = centre_fit(images, crop_size, leading=2)
         masks = centre_fit(masks, crop_size, leading=1)
         readers = None if readers is None else centre_fit(readers, crop_size, leading=2)
+        given = None if given is None else centre_fit(given, crop_size, leading=1)
     try:
         return SegmentationData(
             name=meta["name"],
@@ -325,6 +339,8 @@ def load_prepared(path: Path, crop_size: int | None = None) -> SegmentationData:
             num_classes=int(meta["num_classes"]),
             readers=readers,
             reader_count=reader_count,
+            given_masks=given,
+            given_present=given_present,
         )
     except (KeyError, ValueError) as error:
         raise UserError(f"prepared dataset {path} is damaged ({error}); prepare it again") from None

@@ -72,6 +72,17 @@ def load_dataset(
     return load_prepared(path, crop_size)
 
 
+def prepared_labels(name: str, cache_dir: Path | None) -> dict[str, bool] | None:
+    """Whether a prepared copy has per-reader masks and the user's own noisy labels, from
+    its dataset.json (no cases loaded), so a sweep refuses a noise model that needs them
+    before it writes anything; None for a registered dataset (known once it loads)."""
+    path = None if name in DATASETS else prepared_path(name, cache_dir)
+    if path is None:
+        return None
+    meta = read_meta(path)
+    return {"readers": bool(meta.get("readers")), "given": bool(meta.get("given_masks"))}
+
+
 def dataset_identity(name: str, cache_dir: Path | None) -> tuple[int, str]:
     """Its spatial dims (2 or 3) and a fingerprint, from one read of a prepared copy's
     dataset.json (no cases loaded): a short hash of its description (format, options,
@@ -84,11 +95,6 @@ def dataset_identity(name: str, cache_dir: Path | None) -> tuple[int, str]:
     meta = read_meta(path)
     fingerprint = hashlib.sha256(json.dumps(meta, sort_keys=True).encode()).hexdigest()[:12]
     return int(meta["spatial_dims"]), fingerprint
-
-
-def default_backbone(spatial_dims: int) -> str:
-    """The paper's U-Net, in the dimensionality of the data."""
-    return "unet3d" if spatial_dims == 3 else "unet2d"
 
 
 @dataclasses.dataclass(frozen=True)

@@ -43,6 +43,7 @@ class SweepConfig:
     seeds: list[int] = field(default_factory=lambda: [0])
     profile: str = "quick"
     precision: str | None = None  # None: the profile's; fp32 or bf16 changes that field
+    backbone: str | None = None  # None: the profile's (the paper's U-Net unless it says)
     out: Path = Path("runs")
     device: str = "auto"
     cache_dir: Path | None = None

@@ -14,7 +14,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from rmdbench import labels
-from rmdbench.errors import OptionError
 from rmdbench.executors.base import (
     DatasetCache,
     Event,
@@ -23,6 +22,7 @@ from rmdbench.executors.base import (
     TaskReport,
     WorkerSettings,
 )
+from rmdbench.noise import check_noise_labels
 from rmdbench.profiles import Profile
 from rmdbench.progress import Track
 from rmdbench.registry import METHODS, NOISE_MODELS
@@ -45,28 +45,28 @@ def prepare_datasets(
     only_for_readers: bool = False,
 ) -> None:
     """Load every dataset once here, before any record is written: it builds the on-disk
-    cache before workers race for it, and reader noise is checked against the data.
+    cache before workers race for it, and noise needing per-reader masks or the user's own
+    noisy labels (reader, given) is checked against the data.
     ``only_for_readers``: load just what the reader check needs (a dry run). ``progress``
     shows the build of a dataset that is not cached yet."""
-    needs_readers = {
-        spec.dataset for spec in specs if NOISE_MODELS.get(spec.noise_model).requires_readers
+    needs_labels = {
+        spec.dataset
+        for spec in specs
+        if NOISE_MODELS.get(spec.noise_model).requires_readers
+        or NOISE_MODELS.get(spec.noise_model).requires_given
     }
     names = dict.fromkeys(spec.dataset for spec in specs)
     for name in names:
-        if only_for_readers and name not in needs_readers:
+        if only_for_readers and name not in needs_labels:
             continue
         on_message(f"loading dataset {name} (built and cached on first use)")
         data = cache.get(name, profile.crop_size, progress=progress)
-        if name in needs_readers and data.readers is None:
-            model = next(
-                spec.noise_model
-                for spec in specs
-                if spec.dataset == name and NOISE_MODELS.get(spec.noise_model).requires_readers
-            )
-            raise OptionError(
-                f"noise model '{model}' needs per-reader masks and dataset "
-                f"'{name}' has none; use a dataset with readers (--dataset lidc-phantom)",
-                "dataset",
+        for model in dict.fromkeys(spec.noise_model for spec in specs if spec.dataset == name):
+            check_noise_labels(
+                NOISE_MODELS.get(model),
+                name,
+                readers=data.readers is not None,
+                given=data.given_masks is not None,
             )
 
 

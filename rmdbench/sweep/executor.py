@@ -70,7 +70,8 @@ def build_executor(
     if name == "local":
         from rmdbench.executors.local import LocalExecutor, plan_local
 
-        threads = get_profile(config.profile, config.precision).threads
+        profile = get_profile(config.profile, precision=config.precision, backbone=config.backbone)
+        threads = profile.threads
         plan = plan_local(config.device, config.workers, threads=threads)
         return LocalExecutor(plan, store.root / LOG_FOLDER)
     if name == "slurm":

@@ -7,12 +7,18 @@ import dataclasses
 from pathlib import Path
 
 from rmdbench.backbones.base import Backbone
+from rmdbench.backbones.choice import resolve_backbone
 from rmdbench.contracts.method import Method
 from rmdbench.contracts.noise_model import NoiseModel
-from rmdbench.data.resolve import check_dataset, dataset_identity, default_backbone
+from rmdbench.data.resolve import check_dataset, dataset_identity, prepared_labels
 from rmdbench.errors import OptionError
 from rmdbench.fingerprint import code_fingerprint
-from rmdbench.noise import check_noise_dims, check_noise_fits, parse_noise_ratios
+from rmdbench.noise import (
+    check_noise_dims,
+    check_noise_fits,
+    check_noise_labels,
+    parse_noise_ratios,
+)
 from rmdbench.params import build_params, params_dict, parse_component, split_top_level
 from rmdbench.plugins import load_builtins
 from rmdbench.profiles import Profile
@@ -106,8 +112,16 @@ def plan_sweep(
         resolve_noise_model(component, profile.crop_size) for component in noise_models
     ]
     for dataset, (dims, _) in identities.items():
+        labels = prepared_labels(dataset, cache_dir)
         for noise_name, _, _ in resolved_noise:
             check_noise_dims(NOISE_MODELS.get(noise_name), dims, dataset)
+            if labels is not None:  # a registered dataset is checked once it loads
+                check_noise_labels(NOISE_MODELS.get(noise_name), dataset, **labels)
+    # the profile's backbone for each dataset's dimensionality ('unet': unet2d or unet3d)
+    backbones = {
+        dataset: resolve_backbone(profile.backbone, dims, dataset, profile.crop_size)
+        for dataset, (dims, _) in identities.items()
+    }
     code = CodeFingerprints()
     specs = [
         RunSpec(
@@ -120,12 +134,13 @@ def plan_sweep(
             method_params=method_params,
             seed=seed,
             profile=profile.as_dict(),
-            backbone=default_backbone(identities[dataset][0]),
+            backbone=backbones[dataset][0],
+            backbone_params=backbones[dataset][1],
             dataset_fingerprint=identities[dataset][1],
             code=code.of_run(
                 method_name,
                 noise_name if ratio > 0 else None,
-                default_backbone(identities[dataset][0]),
+                backbones[dataset][0],
                 dataset,
             ),
         )

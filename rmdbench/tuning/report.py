@@ -86,6 +86,8 @@ def sweep_document(
         "profile": config.profile,
         "out": os.path.relpath(Path(config.out).resolve(), Path(folder).resolve()),
     }
+    if config.backbone is not None:
+        document["backbone"] = config.backbone
     if config.cache_dir is not None:
         document["cache_dir"] = str(Path(config.cache_dir).resolve())
     if config.plugin:

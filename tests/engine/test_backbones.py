@@ -14,7 +14,7 @@ def test_backbone_conformance(name):
     torch.manual_seed(0)
     backbone = BACKBONES.get(name)
     network = backbone(1, 3, 4)
-    shape = (16,) * backbone.spatial_dims
+    shape = (max(16, backbone.min_crop),) * backbone.spatial_dims  # what it declares it needs
     images = torch.rand(2, 1, *shape)
     network.train()
     plain = network(images)

@@ -32,6 +32,15 @@ MODEL_NAMES = NOISE_MODELS.names()
 BUILTIN_MODELS = ("erosion_dilation", "reader", "bias", "affine", "boundary", "mixed")
 
 
+#: the given noise model's label of a mask made up in a test: the mask shifted by 2 px (an
+#: empty mask stays empty, a label stays a label), as if drawn off-centre
+GIVEN_SHIFT = 2
+
+
+def given_label(mask: np.ndarray) -> np.ndarray:
+    return np.roll(mask, GIVEN_SHIFT, axis=-1)
+
+
 @cache
 def toy() -> SegmentationData:
     return load_toy_disks(crop_size=32)
@@ -51,6 +60,7 @@ def toy_case(index: int, mask: np.ndarray | None = None) -> NoiseCase:
         spacing=np.asarray(data.spacing[index], float),
         readers=data.readers[index],
         reader_count=int(data.reader_count[index]),
+        given=data.given_masks[index] if mask is None else given_label(mask),
     )
 
 
@@ -151,7 +161,12 @@ def test_multiclass_labels_stay_labels(name: str) -> None:
     labels[disk_mask(radius=5) > 0] = 2
     readers = np.stack([labels, np.roll(labels, 2, axis=0), np.roll(labels, -2, axis=1)])
     case = NoiseCase(
-        mask=labels, spacing=np.ones(2), num_classes=3, readers=readers, reader_count=3
+        mask=labels,
+        spacing=np.ones(2),
+        num_classes=3,
+        readers=readers,
+        reader_count=3,
+        given=given_label(labels),
     )
     noisy = build(name).corrupt(case, generator("multiclass", name))
     assert noisy.shape == labels.shape and noisy.dtype == labels.dtype

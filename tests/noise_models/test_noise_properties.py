@@ -37,6 +37,8 @@ def _dataset(seed: int, n: int, size: int, empty_every: int) -> SegmentationData
         case_ids=np.array([f"c{case}" for case in range(n)]),
         readers=readers,
         reader_count=np.full(n, 3),
+        given_masks=np.roll(masks, 1, axis=2),  # the user's own labels, for the given model
+        given_present=np.ones(n, bool),
     )
 
 

@@ -4,6 +4,13 @@ Source layout::
 
     SOURCE/images/<case>.<ext>    one image per case
     SOURCE/masks/<case>.<ext>     its label map, same <case> name (the extension may differ)
+    SOURCE/masks/<annotator>/<case>.<ext>
+                                  optional: each annotator's own mask, one subfolder per
+                                  annotator (for the reader noise model); a case without
+                                  masks/<case> gets its annotators' consensus as clean label
+    SOURCE/noisy_masks/<case>.<ext>
+                                  optional: your own noisy training label of the case (for
+                                  the given noise model); its clean mask is still needed
     SOURCE/cases.csv              optional: columns case, and any of patient_id, split,
                                   spacing (all axes) or spacing_0, spacing_1[, spacing_2]
 
@@ -15,6 +22,10 @@ last for PNG/TIFF (RGB), first for .npy and NIfTI (axis orders: see ``_images``)
 - Intensities are scaled to [0, 1] per case and channel: ``percentile`` (the default) clips
   to the 0.5 and 99.5 percentiles first, so one hot pixel does not squash the rest;
   ``minmax`` uses the extremes.
+- Annotators: a case's annotator masks fill its reader slots in the order of the folder
+  names (reader_count says how many it has); the consensus is, per pixel, the label at
+  least half of the case's annotators gave (LIDC's 50 % consensus), else background. Every
+  annotator mask and noisy mask must have its image's shape.
 - Masks hold integer labels, 0 = background. ``num_classes=0`` infers max label + 1 (at
   least 2); a label at or above a given ``num_classes`` is an error. Masks of only 0 and 255
   (8-bit binary masks) are read as 0 and 1, with a note.
@@ -51,6 +62,7 @@ from rmdbench.registry import DATASET_FORMATS
 SPLIT_SEED = "folder/patient-split/v1"
 CASES_CSV = "cases.csv"
 CSV_COLUMNS = ("case", "patient_id", "split", "spacing", "spacing_0", "spacing_1", "spacing_2")
+NOISY_FOLDER = "noisy_masks"
 PERCENTILES = (0.5, 99.5)
 MAX_LABEL = 255  # masks are stored as uint8
 
@@ -92,24 +104,34 @@ class Folder(DatasetFormat):
         what = "folder holding images/ and masks/"
         source = require_path(source, what, directory=True)
         images = list_files(require_path(source / "images", what, directory=True))
-        masks = list_files(require_path(source / "masks", what, directory=True))
-        pairs = pair_files(images, masks, source)
+        masks_folder = require_path(source / "masks", what, directory=True)
+        masks, annotators = list_masks(masks_folder)
+        noisy = list_noisy(source / NOISY_FOLDER, masks, annotators, masks_folder)
+        pairs = pair_files(images, masks, source, annotators)
         csv_path = source / CASES_CSV
         rows = read_cases_csv(csv_path, pairs) if csv_path.is_file() else {}
         cases = [
-            read_case(name, image, mask, params)
+            read_case(
+                name,
+                image,
+                mask,
+                params,
+                readers=[found[name] for found in annotators.values() if name in found],
+                noisy_path=noisy.get(name),
+            )
             for name, (image, mask) in progress_over(
                 pairs.items(), "reading image/mask pairs", progress
             )
         ]
-        return build_dataset(cases, rows, csv_path, params)
+        return build_dataset(cases, rows, csv_path, params, tuple(annotators))
 
 
-def list_files(folder: Path) -> dict[str, Path]:
-    """Case name -> file; an unknown file type or two files of one case is an error."""
+def list_files(folder: Path, *, skip_folders: bool = False) -> dict[str, Path]:
+    """Case name -> file; an unknown file type or two files of one case is an error
+    (``skip_folders``: subfolders are left to the caller, masks/ holding annotators')."""
     found: dict[str, Path] = {}
     for path in sorted(folder.iterdir()):
-        if path.name.startswith("."):
+        if path.name.startswith(".") or (skip_folders and path.is_dir()):
             continue
         if not path.is_file() or image_suffix(path) is None:
             raise UserError(f"{path}: not a PNG, TIFF, NIfTI or .npy file; remove it from {folder}")
@@ -120,24 +142,78 @@ def list_files(folder: Path) -> dict[str, Path]:
     return found
 
 
+def list_masks(folder: Path) -> tuple[dict[str, Path], dict[str, dict[str, Path]]]:
+    """masks/: the clean masks (its files, case -> file) and each annotator's masks (one
+    subfolder per annotator, name -> case -> file, in natural order of the names)."""
+    annotators: dict[str, dict[str, Path]] = {}
+    subfolders = [path for path in folder.iterdir() if path.is_dir()]
+    for path in sorted(subfolders, key=lambda path: natural_key(path.name)):
+        if path.name.startswith("."):
+            continue
+        found = list_files(path)
+        if not found:
+            raise UserError(
+                f"{path}: an annotator folder without masks; put that annotator's "
+                "<case> masks there or remove it"
+            )
+        annotators[path.name] = found
+    return list_files(folder, skip_folders=True), annotators
+
+
+def list_noisy(
+    folder: Path,
+    masks: dict[str, Path],
+    annotators: dict[str, dict[str, Path]],
+    masks_folder: Path,
+) -> dict[str, Path]:
+    """noisy_masks/ (case -> file; none when the folder is absent). Every noisy label needs
+    its case's clean mask (masks/<case>, or annotators to take the consensus of):
+    validation and test are scored on the clean masks."""
+    if not folder.exists():
+        return {}
+    found = list_files(require_path(folder, "folder of noisy training masks", directory=True))
+    if not found:
+        raise UserError(f"{folder}: no noisy masks; put <case> masks there or remove it")
+    for name in sorted(found, key=natural_key):
+        if name not in masks and not any(name in listed for listed in annotators.values()):
+            raise UserError(
+                f"{found[name]}: case '{name}' has no clean mask in {masks_folder}; add "
+                f"{masks_folder / name}.<ext> (validation and test are scored on it) or "
+                "remove the noisy mask"
+            )
+    return found
+
+
 def pair_files(
-    images: dict[str, Path], masks: dict[str, Path], source: Path
-) -> dict[str, tuple[Path, Path]]:
-    """Case name -> (image, mask), in natural order; every image needs a mask and back."""
+    images: dict[str, Path],
+    masks: dict[str, Path],
+    source: Path,
+    annotators: dict[str, dict[str, Path]] | None = None,
+) -> dict[str, tuple[Path, Path | None]]:
+    """Case name -> (image, clean mask), in natural order; every image needs a mask (or,
+    with annotator folders, at least one annotator's mask: its clean label is then their
+    consensus, mask None) and every mask an image."""
+    annotators = annotators or {}
     if not images:
         raise UserError(f"{source / 'images'}: no images; put PNG, TIFF, NIfTI or .npy files there")
     for name in sorted(images, key=natural_key):
-        if name not in masks:
-            raise UserError(f"{images[name]}: no mask '{name}.*' in {source / 'masks'}")
-    for name in sorted(masks, key=natural_key):
-        if name not in images:
-            raise UserError(f"{masks[name]}: no image '{name}.*' in {source / 'images'}")
-    return {name: (images[name], masks[name]) for name in sorted(images, key=natural_key)}
+        if name not in masks and not any(name in found for found in annotators.values()):
+            nor = " nor in an annotator's folder" if annotators else ""
+            raise UserError(f"{images[name]}: no mask '{name}.*' in {source / 'masks'}{nor}")
+    listed = [masks, *annotators.values()]
+    for found in listed:
+        for name in sorted(found, key=natural_key):
+            if name not in images:
+                raise UserError(f"{found[name]}: no image '{name}.*' in {source / 'images'}")
+    return {name: (images[name], masks.get(name)) for name in sorted(images, key=natural_key)}
 
 
 @dataclass(frozen=True)
 class Case:
-    """One read pair: image [C, *S] in [0, 1], mask [*S] of labels, header spacing."""
+    """One read case: image [C, *S] in [0, 1], clean mask [*S] of labels, header spacing;
+    its annotators' masks and its own noisy label when the folder has them. ``mask_path``
+    is the clean mask's file, or the first annotator's when the clean mask is their
+    consensus."""
 
     name: str
     image_path: Path
@@ -145,22 +221,74 @@ class Case:
     image: np.ndarray
     mask: np.ndarray
     spacing: tuple[float, ...] | None
+    readers: tuple[np.ndarray, ...] = ()
+    reader_paths: tuple[Path, ...] = ()
+    noisy: np.ndarray | None = None
+    noisy_path: Path | None = None
+
+    def labelled(self) -> list[tuple[np.ndarray, Path]]:
+        """Every label map of the case with its file: clean, annotators', noisy."""
+        found = [(self.mask, self.mask_path), *zip(self.readers, self.reader_paths, strict=True)]
+        return found if self.noisy is None else [*found, (self.noisy, self.noisy_path)]
 
 
-def read_case(name: str, image_path: Path, mask_path: Path, params: FolderParams) -> Case:
-    mask_file = read_image_file(mask_path, label=True)
-    mask = read_labels(mask_file.array, mask_path)
+def read_case(
+    name: str,
+    image_path: Path,
+    mask_path: Path | None,
+    params: FolderParams,
+    *,
+    readers: list[Path] | None = None,
+    noisy_path: Path | None = None,
+) -> Case:
+    """The case's files read and checked: the image must have the clean mask's shape (the
+    first annotator's without one), and so must every annotator's mask and the noisy one."""
+    reader_paths = tuple(readers or ())
+    label_files = {path: read_image_file(path, label=True) for path in reader_paths}
+    reference = mask_path if mask_path is not None else reader_paths[0]
+    if mask_path is not None:
+        label_files[mask_path] = read_image_file(mask_path, label=True)
+    if noisy_path is not None:
+        label_files[noisy_path] = read_image_file(noisy_path, label=True)
+    labels = {path: read_labels(found.array, path) for path, found in label_files.items()}
+    shape = labels[reference].shape
     image_file = read_image_file(image_path)
-    image = to_channels(image_file.array, mask.shape, image_file.channels_last, image_path)
-    spacing = _header_spacing(image_file, mask.ndim) or _header_spacing(mask_file, mask.ndim)
+    image = to_channels(image_file.array, shape, image_file.channels_last, image_path)
+    for path, array in labels.items():
+        if array.shape != shape:
+            kind = "noisy mask" if path == noisy_path else "annotator's mask"
+            raise UserError(
+                f"{path}: shape {array.shape} differs from its image's {shape} "
+                f"({image_path.name}); every {kind} needs its image's shape"
+            )
+    annotated = tuple(labels[path] for path in reader_paths)
+    mask = labels[mask_path] if mask_path is not None else consensus(annotated)
+    spacing = _header_spacing(image_file, len(shape)) or _header_spacing(
+        label_files[reference], len(shape)
+    )
     return Case(
         name=name,
         image_path=image_path,
-        mask_path=mask_path,
+        mask_path=reference,
         image=scale_intensity(image, params.intensity, image_path),
         mask=mask,
         spacing=spacing,
+        readers=annotated,
+        reader_paths=reader_paths,
+        noisy=None if noisy_path is None else labels[noisy_path],
+        noisy_path=noisy_path,
     )
+
+
+def consensus(readers: tuple[np.ndarray, ...]) -> np.ndarray:
+    """Per pixel, the label at least half of the annotators gave (LIDC's 50 % consensus:
+    for binary masks, foreground where 2 x votes >= annotators), else background."""
+    stack = np.stack(readers)
+    agreed = np.zeros(stack.shape[1:], dtype=np.uint8)
+    for label in np.unique(stack):
+        if label:
+            agreed[2 * (stack == label).sum(axis=0) >= len(stack)] = label
+    return agreed
 
 
 def read_labels(array: np.ndarray, path: Path) -> np.ndarray:
@@ -302,13 +430,72 @@ def stack_cases(cases: list[Case], size: int) -> tuple[np.ndarray, np.ndarray]:
     return images, masks
 
 
+def stack_readers(cases: list[Case], size: int) -> tuple[np.ndarray | None, np.ndarray | None]:
+    """Annotators' masks [N, R, *S] (a case's in its first slots, the rest empty) and how
+    many each case has [N]; (None, None) when no case has any."""
+    slots = max(len(case.readers) for case in cases)
+    if not slots:
+        return None, None
+    shape = (size,) * cases[0].mask.ndim if size else cases[0].mask.shape
+    readers = np.zeros((len(cases), slots, *shape), dtype=np.uint8)
+    for row, case in enumerate(cases):
+        for slot, mask in enumerate(case.readers):
+            readers[row, slot] = centre_fit(mask[None], size, leading=1)[0] if size else mask
+    return readers, np.array([len(case.readers) for case in cases], dtype=np.int64)
+
+
+def stack_noisy(cases: list[Case], size: int) -> tuple[np.ndarray | None, np.ndarray | None]:
+    """The user's noisy labels [N, *S] (zeros where a case has none) and which cases have
+    one [N]; (None, None) when no case has any."""
+    present = np.array([case.noisy is not None for case in cases])
+    if not present.any():
+        return None, None
+    shape = (size,) * cases[0].mask.ndim if size else cases[0].mask.shape
+    noisy = np.zeros((len(cases), *shape), dtype=np.uint8)
+    for row, case in enumerate(cases):
+        if case.noisy is not None:
+            noisy[row] = centre_fit(case.noisy[None], size, leading=1)[0] if size else case.noisy
+    return noisy, present
+
+
+def label_notes(cases: list[Case], annotators: tuple[str, ...]) -> list[str]:
+    """What prepare says about annotators and noisy labels, and how to use them."""
+    notes = []
+    if annotators:
+        from_consensus = sum(case.mask_path in case.reader_paths for case in cases)
+        notes.append(
+            f"{len(annotators)} annotators ({', '.join(annotators)}): each case keeps its "
+            f"annotators' masks for --noise-model reader; {from_consensus} of {len(cases)} "
+            "cases take their annotators' consensus as the clean label (the others masks/)"
+        )
+    given = sum(case.noisy is not None for case in cases)
+    if given:
+        notes.append(
+            f"{given} of {len(cases)} cases have your own noisy label ({NOISY_FOLDER}/); train "
+            "on them with --noise-model given --noise 1 (validation and test use masks/)"
+        )
+    return notes
+
+
 def build_dataset(
-    cases: list[Case], rows: dict[str, dict[str, str]], csv_path: Path, params: FolderParams
+    cases: list[Case],
+    rows: dict[str, dict[str, str]],
+    csv_path: Path,
+    params: FolderParams,
+    annotators: tuple[str, ...] = (),
 ) -> PreparedDataset:
     check_consistent(cases, params.size)
     dims = cases[0].mask.ndim
     images, masks = stack_cases(cases, params.size)
-    masks, num_classes, notes = resolve_labels(cases, masks, params.num_classes)
+    readers, reader_count = stack_readers(cases, params.size)
+    noisy, noisy_present = stack_noisy(cases, params.size)
+    binary_255, num_classes, notes = resolve_labels(cases, params.num_classes)
+    if binary_255:
+        masks, readers, noisy = (
+            None if labels is None else (labels == MAX_LABEL).astype(np.uint8)
+            for labels in (masks, readers, noisy)
+        )
+    notes += label_notes(cases, annotators)
     spacing, defaulted = resolve_spacing(cases, rows, csv_path, dims, params.spacing)
     names = [case.name for case in cases]
     patient_ids = np.array([rows.get(name, {}).get("patient_id") or name for name in names])
@@ -329,6 +516,10 @@ def build_dataset(
         split=split,
         case_ids=np.array(names),
         num_classes=num_classes,
+        readers=readers,
+        reader_count=reader_count,
+        given_masks=noisy,
+        given_present=noisy_present,
     )
     return PreparedDataset(
         data=data,
@@ -338,26 +529,25 @@ def build_dataset(
     )
 
 
-def resolve_labels(
-    cases: list[Case], masks: np.ndarray, num_classes: int
-) -> tuple[np.ndarray, int, list[str]]:
-    """Masks of only 0 and 255 become 0/1; num_classes is the given one (a label at or above
-    it is an error naming the first such mask, checked before any crop) or max label + 1,
-    at least 2."""
+def resolve_labels(cases: list[Case], num_classes: int) -> tuple[bool, int, list[str]]:
+    """Whether every label map (clean, annotators', noisy) holds only 0 and 255, to be read
+    as 0/1; num_classes, the given one (a label at or above it is an error naming the first
+    such file, checked before any crop) or max label + 1, at least 2; and the notes."""
     notes: list[str] = []
-    values = set().union(*(np.unique(case.mask).tolist() for case in cases))
-    highest = np.array([int(case.mask.max()) for case in cases])
-    if MAX_LABEL in values and values <= {0, MAX_LABEL} and num_classes in (0, 2):
-        masks = (masks == MAX_LABEL).astype(np.uint8)
+    labelled = [found for case in cases for found in case.labelled()]
+    values = set().union(*(np.unique(labels).tolist() for labels, _ in labelled))
+    highest = np.array([int(labels.max()) for labels, _ in labelled])
+    binary_255 = MAX_LABEL in values and values <= {0, MAX_LABEL} and num_classes in (0, 2)
+    if binary_255:
         highest = np.minimum(highest, 1)
         notes.append(f"masks hold only 0 and {MAX_LABEL}; read as 0 (background) and 1")
     if num_classes and highest.max() >= num_classes:
         bad = int(np.argmax(highest >= num_classes))
         raise UserError(
-            f"{cases[bad].mask_path}: mask label {highest[bad]} but num_classes={num_classes}; "
+            f"{labelled[bad][1]}: mask label {highest[bad]} but num_classes={num_classes}; "
             f"labels must be 0 to {num_classes - 1}"
         )
-    return masks, num_classes or max(int(highest.max()) + 1, 2), notes
+    return binary_255, num_classes or max(int(highest.max()) + 1, 2), notes
 
 
 def resolve_spacing(

@@ -1,0 +1,133 @@
+"""Choosing a backbone: a profile's ``backbone`` text (``--backbone NAME[key=value,...]``)
+resolved against the data, and the network built from what a run spec stores.
+
+The default, ``unet``, is the paper's U-Net in the data's dimensionality (``unet2d`` or
+``unet3d``): the network every run has trained since before backbones could be chosen, so
+those runs keep their names. Anything else is a registered backbone, checked when a sweep
+is planned (name, parameters, dimensionality, optional packages), before anything is
+written.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+
+from rmdbench.backbones.base import Backbone
+from rmdbench.errors import UserError
+from rmdbench.params import build_params, params_dict, parse_component
+from rmdbench.registry import BACKBONES, UnknownName
+
+#: a profile's backbone unless told otherwise: the paper's U-Net, 2D or 3D as the data
+DEFAULT_BACKBONE = "unet"
+BY_DIMS = {2: "unet2d", 3: "unet3d"}
+
+
+def default_backbone(spatial_dims: int) -> str:
+    """The paper's U-Net, in the dimensionality of the data."""
+    return BY_DIMS[3] if spatial_dims == 3 else BY_DIMS[2]
+
+
+def backbone_class(name: str) -> type[Backbone]:
+    """The registered backbone ``name``, or an UnknownName with the close names."""
+    if name in BACKBONES:
+        return BACKBONES.get(name)
+    known = sorted({DEFAULT_BACKBONE, *BACKBONES.names()})
+    close = difflib.get_close_matches(name, known, n=1)
+    hint = f" (did you mean '{close[0]}'?)" if close else ""
+    raise UnknownName(
+        f"unknown backbone '{name}'{hint}; choose one of: {', '.join(known)} "
+        "(rmdbench list backbones)",
+        BACKBONES.kind,
+        name,
+    )
+
+
+def resolve_backbone(
+    text: str, spatial_dims: int, dataset: str = "", crop_size: int | None = None
+) -> tuple[str, dict]:
+    """``'basicunet[features=8-8-16-32-64-8]'`` on data of ``spatial_dims`` -> (registered
+    name, resolved parameters as a dict; empty for a backbone without parameters). Refuses
+    an unknown name, a bad parameter, a backbone of the wrong dimensionality, a crop
+    smaller than it needs (``crop_size``) or one whose package is missing, each as one
+    line naming the fix."""
+    name, options = parse_component(text)
+    if name == DEFAULT_BACKBONE:
+        if options:
+            raise UserError(
+                f"backbone '{DEFAULT_BACKBONE}' has no parameters (its width is the profile's "
+                "base_width); write --backbone unet"
+            )
+        return default_backbone(spatial_dims), {}
+    chosen = backbone_class(name)
+    if chosen.Params is None:
+        if options:
+            raise UserError(
+                f"backbone '{name}' has no parameters, got {', '.join(sorted(options))}; "
+                f"write --backbone {name}"
+            )
+        params: dict = {}
+    else:
+        params = params_dict(build_params(chosen.Params, options, f"backbone '{name}'"))
+    check_fits(name, chosen, spatial_dims, dataset)
+    if crop_size is not None and crop_size < chosen.min_crop:
+        raise UserError(
+            f"backbone '{name}' needs crops of at least {chosen.min_crop} px and the profile's "
+            f"crop_size is {crop_size}; give the profile crop_size={chosen.min_crop} or more"
+        )
+    chosen.check_available()
+    return name, params
+
+
+def check_fits(name: str, chosen: type[Backbone], spatial_dims: int, dataset: str) -> None:
+    """A 2D-only backbone on volumes (or a 3D one on slices) is refused, naming those that
+    fit."""
+    if spatial_dims in chosen.dims():
+        return
+    able = [entry.name for entry in BACKBONES if spatial_dims in entry.factory.dims()]
+    data = f"dataset '{dataset}'" if dataset else "the data"
+    raise UserError(
+        f"backbone '{name}' works on {' or '.join(f'{d}D' for d in chosen.dims())} data and "
+        f"{data} is {spatial_dims}D; choose one of: {', '.join([DEFAULT_BACKBONE, *able])}"
+    )
+
+
+def build_backbone(
+    name: str,
+    params: dict,
+    *,
+    in_channels: int,
+    out_channels: int,
+    base_width: int,
+    spatial_dims: int,
+) -> Backbone:
+    """The network a run spec names (``spec.backbone``, ``spec.backbone_params``), for data
+    of ``spatial_dims`` (checked again here: a spec written by hand, or a plug-in)."""
+    chosen = backbone_class(name)
+    check_fits(name, chosen, spatial_dims, "")
+    resolved = None
+    if chosen.Params is not None:
+        resolved = build_params(chosen.Params, params or {}, f"backbone '{name}'")
+    return chosen.build(
+        in_channels, out_channels, base_width, spatial_dims=spatial_dims, params=resolved
+    )
+
+
+def describe_parameters(chosen: type[Backbone]) -> str:
+    """Its parameters and their defaults, for ``rmdbench list backbones``:
+    ``features=(), dropout=0.0, ...``; a backbone without any says how wide it is."""
+    if chosen.Params is None:
+        return "none (width: the profile's base_width)"
+    return ", ".join(f"{item.name}={_shown(item)}" for item in dataclasses.fields(chosen.Params))
+
+
+def _shown(item: dataclasses.Field) -> str:
+    if item.default is not dataclasses.MISSING:
+        value = item.default
+    elif item.default_factory is not dataclasses.MISSING:
+        value = item.default_factory()
+    else:
+        return "(required)"
+    if isinstance(value, tuple):
+        return "-".join(map(str, value)) or "(from base_width)"
+    return str(value)
