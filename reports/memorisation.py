@@ -6,6 +6,8 @@ test tables evaluate the last epoch; this section shows how much was lost on the
 - a figure per setting, one panel per noise ratio: clean validation DSC against training
   progress for each method, the mean over seeds with the report's band rule (a bootstrap
   band from 3 seeds, the individual seeds as points below);
+- a learning-curve figure per setting: training loss and clean validation DSC against
+  epoch, a column per noise ratio, drawn with the same curve panels and band rule;
 - a table per setting: best-epoch and last-epoch validation DSC and the memorisation gap
   (best − last, per run), mean over seeds with the table cells' interval rule.
 
@@ -23,9 +25,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .plots import plot_memorisation
+from .plots import BAND_CAPTION, plot_learning_curves, plot_memorisation
 from .runstats import bootstrap_mean, format_interval
 from .store_reader import SHARED_CLEAN, RunStoreData
+from .style import FigureOptions
 from .tables import setting_groups
 
 #: an epoch number past this is no epoch a run recorded (a damaged curve)
@@ -52,8 +55,9 @@ def _epochs(store: RunStoreData, run: str, curve: pd.DataFrame) -> int:
 
 
 def _validation_curve(curve: pd.DataFrame | None) -> pd.DataFrame | None:
-    """(epoch, val_dsc) of one run's curve, numbers only and DSC within [0, 1]; None when
-    the file did not read or holds no such number."""
+    """(epoch, val_dsc, loss) of one run's curve, numbers only and DSC within [0, 1]; None
+    when the file did not read or holds no such number. The training loss is NaN where
+    the curve has none (it is drawn only in the learning curves)."""
     if curve is None:
         return None
     if "epoch" not in curve or "val_dsc" not in curve:
@@ -63,11 +67,15 @@ def _validation_curve(curve: pd.DataFrame | None) -> pd.DataFrame | None:
             {
                 "epoch": pd.to_numeric(curve["epoch"], errors="coerce").astype(float),
                 "val_dsc": pd.to_numeric(curve["val_dsc"], errors="coerce").astype(float),
+                "loss": pd.to_numeric(curve["loss"], errors="coerce").astype(float)
+                if "loss" in curve
+                else np.nan,
             }
         )
     except (TypeError, ValueError):
         return None
     curve = curve[curve["epoch"].between(0, MAX_EPOCH) & curve["val_dsc"].between(0, 1)]
+    curve = curve.assign(loss=curve["loss"].where(np.isfinite(curve["loss"])))
     curve = curve.drop_duplicates("epoch", keep="last")
     if curve.empty:
         return None
@@ -91,7 +99,7 @@ def read_curves(store: RunStoreData) -> tuple[pd.DataFrame, int]:
         curve["progress"] = curve["epoch"] / (epochs - 1) if epochs > 1 else 1.0
         frames.append(curve.assign(**run._asdict()))
     if not frames:
-        return pd.DataFrame(columns=[*columns, "epoch", "progress", "val_dsc"]), missing
+        return pd.DataFrame(columns=[*columns, "epoch", "progress", "val_dsc", "loss"]), missing
     return pd.concat(frames, ignore_index=True), missing
 
 
@@ -142,12 +150,12 @@ def gap_table(gaps: pd.DataFrame) -> list[str]:
     return lines
 
 
-def _figure_name(title: str, taken: set[str]) -> str:
+def _figure_name(title: str, taken: set[str], prefix: str = "memorisation") -> str:
     """'memorisation_toy-disks_distortion.png', numbered if two titles slug alike."""
     slug = re.sub(r"[^A-Za-z0-9.=-]+", "_", title).strip("_") or "setting"
-    name, number = f"memorisation_{slug}.png", 2
+    name, number = f"{prefix}_{slug}.png", 2
     while name in taken:
-        name, number = f"memorisation_{slug}_{number}.png", number + 1
+        name, number = f"{prefix}_{slug}_{number}.png", number + 1
     taken.add(name)
     return name
 
@@ -159,11 +167,19 @@ FOOTNOTE = (
     "95% percentile-bootstrap CI over seeds (under 3 seeds: no CI). A large gap means the "
     "network first learnt the clean structure, then memorised the noisy labels."
 )
+LEARNING_CAPTION = (
+    "Learning curves: training loss (top; each method's own objective, the sum of its "
+    "terms, so its level is not comparable between methods) and clean validation DSC "
+    "(bottom) after each epoch; " + BAND_CAPTION + "."
+)
 
 
-def memorisation_lines(store: RunStoreData, out_dir: Path) -> tuple[list[str], list[Path], str]:
-    """The report's 'Memorisation' section: per setting a table and a figure. Returns its
-    markdown lines, the figures written and a note ('' when every run had a curve)."""
+def memorisation_lines(
+    store: RunStoreData, out_dir: Path, options: FigureOptions | None = None
+) -> tuple[list[str], list[Path], str]:
+    """The report's 'Memorisation' section: per setting a table, the memorisation figure
+    and the learning curves. Returns its markdown lines, the figures written (their PNGs)
+    and a note ('' when every run had a curve)."""
     curves, missing = read_curves(store)
     note = (
         f"memorisation: {missing} run(s) recorded no clean validation DSC per epoch"
@@ -173,13 +189,18 @@ def memorisation_lines(store: RunStoreData, out_dir: Path) -> tuple[list[str], l
     lines = ["## Memorisation", ""]
     if curves.empty:
         return [*lines, "No run recorded a clean validation DSC per epoch.", ""], [], note
+    options = (options or FigureOptions()).with_labels(curves["method_label"])
     gaps = run_gaps(curves)
     files: list[Path] = []
     taken: set[str] = set()
     for title, group in setting_groups(curves):
-        path = plot_memorisation(group, out_dir / _figure_name(title, taken), title)
-        files.append(path)
+        path = plot_memorisation(group, out_dir / _figure_name(title, taken), title, options)
+        learning = plot_learning_curves(
+            group, out_dir / _figure_name(title, taken, "learning_curves"), title, options
+        )
+        files += [path, learning]
         setting_gaps = gaps[gaps["run"].isin(set(group["run"]))]
         lines += [f"### {title}", "", *gap_table(setting_gaps), "", f"> {FOOTNOTE}", ""]
-        lines += [f"![memorisation, {title}]({path.name})", ""]
+        lines += [f"![memorisation, {title}]({path.name})", "", f"> {BAND_CAPTION}.", ""]
+        lines += [f"![learning curves, {title}]({learning.name})", "", f"> {LEARNING_CAPTION}", ""]
     return lines, files, note

@@ -3,12 +3,13 @@ noisy masks drawn as contours over the image.
 
 Per case (one row): the image, the clean mask, then one noisy mask per ratio (one severity)
 or per severity (ratio 1). The masks are those a sweep run trains on
-(``rmdbench.noise_stats``).
+(``rmdbench.noise_stats``). The figure follows the report's style sheet
+(``reports.style``): one or two journal columns wide, the clean mask yellow and the noisy
+one vermillion (colour-blind safe), a PNG at 200 dpi.
 """
 
 from __future__ import annotations
 
-import io
 from pathlib import Path
 
 import numpy as np
@@ -17,11 +18,19 @@ from rmdbench.data.base import SegmentationData
 from rmdbench.errors import UserError
 from rmdbench.noise_stats import Severity, noisy_masks, preview_cases
 
-CLEAN_COLOUR = "#39d353"
-NOISY_COLOUR = "#ff4136"
-PANEL_INCHES = 1.45
-FIGURE_DPI = 80
-PNG_COLOURS = 256
+from .plots import draw_contour
+from .style import (
+    CLEAN_COLOUR,
+    METADATA,
+    NOISY_COLOUR,
+    PNG_DPI,
+    figure_width,
+    paper_style,
+    write_png,
+)
+
+#: a PNG preview's resolution: enough for print at its journal width
+FIGURE_DPI = PNG_DPI
 
 
 class TooFewCases(UserError):
@@ -56,16 +65,15 @@ def check_figure(out: Path) -> Path:
 
 
 def _draw_mask(axes, mask: np.ndarray, colour: str, width: float, style: str = "-") -> None:
-    if mask.any():
-        levels = np.arange(1, max(2, int(mask.max()) + 1)) - 0.5
-        axes.contour(mask, levels=levels, colors=colour, linewidths=width, linestyles=style)
+    draw_contour(axes, mask, colour, style=style, width=width)
 
 
 def _panel(axes, image: np.ndarray, title: str) -> None:
-    axes.imshow(image, cmap="gray", interpolation="nearest")
-    axes.set_title(title, fontsize=7, pad=2)
+    axes.imshow(image, cmap="gray")
+    axes.set_title(title, pad=2)
     axes.set_xticks([])
     axes.set_yticks([])
+    axes.grid(False)
 
 
 def write_preview(
@@ -78,9 +86,6 @@ def write_preview(
 ) -> Path:
     """The preview figure: per case, the image, the clean mask, then one noisy mask per
     ratio (one severity) or per severity (ratio 1), as contours over the image."""
-    from matplotlib.figure import Figure
-
-    from rmdbench.metrics import case_metrics
     from rmdbench.noise import corrupted_count, selection_order
 
     train = data.indices("train")
@@ -89,7 +94,6 @@ def write_preview(
     if cases < 1:
         raise TooFewCases(cases)
     check_figure(out)
-    figure = Figure(layout="constrained")
     fmt = out.suffix.lower().lstrip(".")
 
     order = selection_order(data, severities[0].model_name, severities[0].key, seed)
@@ -109,14 +113,52 @@ def write_preview(
             masks = noisy_masks(data, shown, severity, seed)
             columns.append((title, masks, np.ones(len(shown), bool)))
 
+    with paper_style():
+        figure = _draw(data, shown, columns, severities, seed)
+        out.parent.mkdir(parents=True, exist_ok=True)
+        if fmt != "png":
+            figure.savefig(out, format=fmt, dpi=FIGURE_DPI, metadata=METADATA.get(fmt))
+            return out
+        return write_png(figure, out, FIGURE_DPI)
+
+
+def _wrapped(case_id: str, width: int = 18) -> str:
+    """A long case id ('LIDC-IDRI-0454/scan459/nodule1') on lines of at most ``width``
+    characters, broken after a '/', so it stays beside its own row."""
+    lines = [""]
+    for part in case_id.split("/"):
+        piece = part if not lines[-1] else f"/{part}"
+        if lines[-1] and len(lines[-1]) + len(piece) > width:
+            lines[-1] += "/"
+            lines.append(part)
+        else:
+            lines[-1] += piece
+    return "\n".join(lines)
+
+
+def _draw(
+    data: SegmentationData,
+    shown: np.ndarray,
+    columns: list[tuple[str, np.ndarray, np.ndarray]],
+    severities: list[Severity],
+    seed: int,
+):
+    """The grid: a row per case, the image, the clean mask, then each column's mask, at
+    one journal column wide for up to 3 panels across, the full text width for more."""
+    from matplotlib.figure import Figure
+
+    from rmdbench.metrics import case_metrics
+
     rows, cols = len(shown), 2 + len(columns)
-    figure.set_size_inches(PANEL_INCHES * cols, PANEL_INCHES * rows + 0.35)
+    width = figure_width(1 if cols <= 3 else 2)
+    side = width / cols
+    figure = Figure(figsize=(width, side * 1.2 * rows + 0.35), layout="constrained")
     grid = figure.subplots(rows, cols, squeeze=False)
     for row, index in enumerate(shown):
         image = data.images[index, 0]
         clean = data.masks[index]
         _panel(grid[row, 0], image, "image")
-        grid[row, 0].set_ylabel(str(data.case_ids[index]), fontsize=6)
+        grid[row, 0].set_ylabel(_wrapped(str(data.case_ids[index])))
         _panel(grid[row, 1], image, "clean")
         _draw_mask(grid[row, 1], clean, CLEAN_COLOUR, 1.2)
         for column, (title, masks, is_noisy) in enumerate(columns, start=2):
@@ -131,19 +173,6 @@ def write_preview(
                 _draw_mask(axes, clean, CLEAN_COLOUR, 1.2)
     names = ", ".join(dict.fromkeys(severity.model_name for severity in severities))
     figure.suptitle(
-        f"{names} on {data.name} (seed {seed}): clean mask green, noisy mask red", fontsize=8
+        f"{names} on {data.name} (seed {seed}): clean mask yellow, noisy mask vermillion"
     )
-    out.parent.mkdir(parents=True, exist_ok=True)
-    if fmt != "png":
-        figure.savefig(out, dpi=FIGURE_DPI)
-        return out
-    from PIL import Image  # a matplotlib dependency
-
-    buffer = io.BytesIO()
-    figure.savefig(buffer, format="png", dpi=FIGURE_DPI)
-    buffer.seek(0)
-    with Image.open(buffer) as rendered:  # a palette PNG: a third of the size, same look
-        rendered.convert("RGB").quantize(colors=PNG_COLOURS, method=Image.Quantize.FASTOCTREE).save(
-            out, optimize=True
-        )
-    return out
+    return figure

@@ -1,15 +1,17 @@
-"""The qualitative figure: for a few test cases, the image, the clean mask and each
-method's stored prediction; and one training case with the noisy label the methods were
-given. Reports never regenerate noise: the training case is the one the run stored
-(``noisy_example.npz``, written by ``rmdbench.run``); runs made before rmdbench stored it get
-no such row, and a note. Test images and clean masks are not stored with the runs, so the
-dataset is loaded again (at the profile's crop size) for the test rows."""
+"""The qualitative figure: for a few test cases, the image, then the clean mask and each
+method's stored prediction drawn as contours on it; and one training case with the noisy
+label the methods were given. Reports never regenerate noise: the training case is the one
+the run stored (``noisy_example.npz``, written by ``rmdbench.run``); runs made before
+rmdbench stored it get no such row, and a note. Test images and clean masks are not stored
+with the runs, so the dataset is loaded again (at the profile's crop size) for the test
+rows."""
 
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 import pandas as pd
@@ -19,10 +21,21 @@ from rmdbench.store import NOISY_EXAMPLE_FILE
 
 from .plots import plot_qualitative
 from .store_reader import RunStoreData
+from .style import FigureOptions
 from .tables import row_column, setting_groups
 
 CASES_SHOWN = 3
-Panel = tuple[str, np.ndarray, str]  # title, array, "image" or "mask"
+
+
+class Panel(NamedTuple):
+    """One cell of the figure: its title, its array and what the array is ('image';
+    'clean', 'noisy' or 'prediction': a mask drawn as a contour on the row's image), and
+    for a prediction the method label whose colour its contour has."""
+
+    title: str
+    array: np.ndarray
+    kind: str
+    method: str = ""
 
 
 @dataclass
@@ -48,7 +61,11 @@ def choose_cases(group: pd.DataFrame, metric: str, count: int) -> list[str]:
 
 
 def qualitative_figure(
-    store: RunStoreData, path: Path, metric: str = "dsc", count: int = CASES_SHOWN
+    store: RunStoreData,
+    path: Path,
+    metric: str = "dsc",
+    count: int = CASES_SHOWN,
+    options: FigureOptions | None = None,
 ) -> QualitativeFigure:
     """Draw the figure for the first setting, at its highest noise ratio and lowest seed.
     A dataset that cannot be loaded here is a UserError (the report notes it and goes on)."""
@@ -82,8 +99,8 @@ def qualitative_figure(
             raise UserError(f"test case '{case_id}' is not in dataset '{spec['dataset']}' now")
         index = index_of[case_id]
         cells = [
-            ("image", _image(data.images[index]), "image"),
-            ("clean", data.masks[index], "mask"),
+            Panel("image", _image(data.images[index]), "image"),
+            Panel("clean", data.masks[index], "clean"),
         ]
         for label, by_case in predictions.items():
             prediction = by_case.get(case_id)
@@ -95,19 +112,21 @@ def qualitative_figure(
                     f"{data.masks[index].shape} differ; was the dataset rebuilt differently?"
                 )
             score = scores.get((label, case_id), math.nan)
-            cells.append((f"{label}\n{metric.upper()} {score:.2f}", prediction, "mask"))
+            title = f"{label}\n{metric.upper()} {score:.2f}"
+            cells.append(Panel(title, prediction, "prediction", label))
         panels[f"test {case_id}"] = cells
     noisy, notes = _noisy_training_example(store, list(runs["run"]), ratio)
     if noisy is not None:
         panels[noisy[0]] = noisy[1]
-    plot_qualitative(panels, path)
+    plot_qualitative(panels, path, options)
     caption = (
         f"{title}, noise ratio {ratio:g}, seed {seed}: test cases with the worst, median and "
-        f"best mean {metric.upper()} over methods (rows), image, clean mask and each method's "
-        "prediction"
+        f"best mean {metric.upper()} over methods (rows); the image, then contours on it: "
+        "the clean mask (yellow; dashed under the others) and each method's prediction (its "
+        "colour in every figure)"
         + (
             "; last row: one corrupted training case with the noisy label every method "
-            "was trained on."
+            "was trained on (vermillion)."
             if noisy is not None
             else "."
         )
@@ -142,8 +161,8 @@ def _noisy_training_example(
         image, clean, noisy = stored["image"], stored["clean_mask"], stored["noisy_mask"]
         dice = float(stored["noisy_dsc"])
     cells = [
-        ("image", _image(image), "image"),
-        ("clean", clean, "mask"),
-        (f"noisy label\nDice {dice:.2f} vs clean", noisy, "mask"),
+        Panel("image", _image(image), "image"),
+        Panel("clean", clean, "clean"),
+        Panel(f"noisy label\nDice {dice:.2f} vs clean", noisy, "noisy"),
     ]
     return (f"train {case_id}", cells), []

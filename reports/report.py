@@ -2,8 +2,10 @@
 statistics are over runs: means over seeds with bootstrap intervals, P(better than the
 reference) over seed-paired runs, a seed-power line, and the per-case Wilcoxon tests as a
 secondary table; ablation tables, Friedman ranks over runs, memorisation curves, figures,
-footnotes with conventions, profile, realised noise and package versions) plus
-tables.tex / tables.csv on request."""
+footnotes with conventions, profile, realised noise and package versions), the same as a
+self-contained report.html (sortable tables, figures embedded), plus tables.tex /
+tables.csv on request. Figures are PNG, with PDF and SVG beside them by default
+(``--figure-formats``)."""
 
 from __future__ import annotations
 
@@ -21,9 +23,11 @@ from rmdbench.errors import UserError
 from rmdbench.metrics import CONVENTIONS, METRIC_KEYS
 
 from .filters import apply_filters
+from .html import write_html
 from .loss_terms import inactive_notes, loss_term_lines, term_activity
 from .memorisation import memorisation_lines
 from .plots import (
+    BAND_CAPTION,
     plot_case_boxes,
     plot_critical_difference,
     plot_metric_vs_ratio,
@@ -40,9 +44,11 @@ from .stats import (
     seed_power,
 )
 from .store_reader import RunStoreData, check_conventions, check_duplicates, load_store
+from .style import FIGURE_FORMATS, FigureOptions, figure_files, method_colours
 from .tables import (
     MetricTable,
     build_table,
+    hd_unit,
     improvement_markdown,
     improvement_text,
     latex_document,
@@ -84,6 +90,7 @@ class ReportOptions:
     qualitative: bool = True
     alpha: float = ALPHA
     evaluate: str = "last"  # the evaluation rule (rmdbench.store.EVALUATION_RULES)
+    figure_formats: Sequence[str] = FIGURE_FORMATS  # png always; pdf, svg beside it
 
 
 @dataclass
@@ -103,15 +110,22 @@ def metric_title(metric: str, unit: str) -> str:
     return f"{name} ({'lower' if lower_is_better(metric) else 'higher'} is better)"
 
 
-def hd_unit(cases: pd.DataFrame) -> str:
-    """Surface distances are in mm when every run knew its spacing (the metrics record it)."""
-    units = set(cases["hd_unit"].unique()) if "hd_unit" in cases else {"mm"}
-    return units.pop() if len(units) == 1 else "mixed units"
-
-
 def check_format(options: ReportOptions) -> None:
+    """The table format is known; the figure formats are known and include png (what
+    report.md and report.html show)."""
     if options.table_format not in FORMATS:
         raise UserError(f"unknown format '{options.table_format}'; choose one of: md, latex, csv")
+    unknown = [fmt for fmt in options.figure_formats if fmt not in FIGURE_FORMATS]
+    if unknown:
+        raise UserError(
+            f"unknown figure format '{unknown[0]}'; choose from: {', '.join(FIGURE_FORMATS)}, "
+            "e.g. --figure-formats png,pdf"
+        )
+    if "png" not in options.figure_formats:
+        raise UserError(
+            "--figure-formats must include png (report.md and report.html show the PNGs), "
+            "e.g. --figure-formats png,svg"
+        )
 
 
 def check_options(cases: pd.DataFrame, options: ReportOptions) -> None:
@@ -392,7 +406,12 @@ def provenance_lines(store: RunStoreData) -> list[str]:
 
 
 def friedman_section(
-    cases: pd.DataFrame, metric: str, out_dir: Path, alpha: float, reference: str | None = None
+    cases: pd.DataFrame,
+    metric: str,
+    out_dir: Path,
+    alpha: float,
+    reference: str | None = None,
+    figures: FigureOptions | None = None,
 ) -> tuple[list[str], list[Path]]:
     """Average ranks over blocks of runs, the Friedman test, a critical-difference diagram
     and P(better than ``reference``) pooled over every setting."""
@@ -426,7 +445,7 @@ def friedman_section(
         + "".join(f" {note.capitalize()}." for note in result.notes),
         "",
     ]
-    path = plot_critical_difference(result, out_dir / f"cd_{metric}.png")
+    path = plot_critical_difference(result, out_dir / f"cd_{metric}.png", figures)
     lines += [f"![critical-difference diagram, {metric}]({path.name})", "", *pooled]
     return lines, [path]
 
@@ -559,24 +578,29 @@ def build_report(
 
     lines += loss_term_lines(activity)
 
-    section, paths, note = memorisation_lines(store, out_dir)
+    figures = FigureOptions(method_colours(cases["method_label"]), tuple(options.figure_formats))
+    section, paths, note = memorisation_lines(store, out_dir, figures)
     lines += section
-    report.files += paths
+    report.files += _with_companions(paths, figures)
     report.notes += [note] if note else []
 
     lines += ["## Ranks across settings", ""]
     for metric in options.metrics:
-        section, paths = friedman_section(main, metric, out_dir, options.alpha, reference)
+        section, paths = friedman_section(main, metric, out_dir, options.alpha, reference, figures)
         lines += section
-        report.files += paths
+        report.files += _with_companions(paths, figures)
 
-    lines += _figure_section(main, out_dir, options.metrics, report)
+    lines += _figure_section(main, out_dir, options.metrics, report, figures)
     if options.qualitative:
-        lines += _qualitative_lines(store.restrict(main), out_dir, options.metrics[0], report)
+        lines += _qualitative_lines(
+            store.restrict(main), out_dir, options.metrics[0], report, figures
+        )
 
     lines += ["## Provenance", "", *provenance_lines(store), ""]
     lines += _table_files(options.table_format, tables, out_dir, report)
-    report.path.write_text("\n".join(lines))
+    text = "\n".join(lines)
+    report.path.write_text(text)
+    report.files.append(write_html(text, out_dir, out_dir / "report.html"))
     return report
 
 
@@ -609,27 +633,56 @@ def _ablation_section(
     return lines
 
 
+def _with_companions(paths: list[Path], figures: FigureOptions) -> list[Path]:
+    """Each figure's PNG and the PDF/SVG written beside it."""
+    return [companion for path in paths for companion in figure_files(path, figures.formats)]
+
+
 def _figure_section(
-    main: pd.DataFrame, out_dir: Path, metrics: Sequence[str], report: Report
+    main: pd.DataFrame,
+    out_dir: Path,
+    metrics: Sequence[str],
+    report: Report,
+    figures: FigureOptions,
 ) -> list[str]:
-    """Per metric: metric vs noise ratio, per-case boxes, realised noise vs test metric."""
+    """Per metric: metric vs noise ratio, per-case boxes, realised noise vs test metric;
+    under each its caption (what the line, band and marks mean)."""
     lines = ["## Figures", ""]
+    vector = [fmt.upper() for fmt in figures.formats if fmt != "png"]
+    if vector:
+        lines += [f"Every figure is also written as {' and '.join(vector)} beside its PNG.", ""]
     for metric in metrics:
         name = metric.upper()
-        figures = [
+        distance = (
+            f" {name} on a log axis; the grey mark is the empty-mask penalty (the image "
+            "diagonal a case scores when exactly one of prediction and truth is empty)."
+            if lower_is_better(metric)
+            else ""
+        )
+        drawn = [
             (
-                plot_metric_vs_ratio(main, out_dir / f"{metric}_vs_noise.png", metric),
+                plot_metric_vs_ratio(main, out_dir / f"{metric}_vs_noise.png", metric, figures),
                 f"{name} vs noise ratio",
+                f"{BAND_CAPTION[0].upper()}{BAND_CAPTION[1:]}.{distance}",
             ),
-            (plot_case_boxes(main, out_dir / f"box_{metric}.png", metric), f"per-case {name}"),
             (
-                plot_realised_noise(main, out_dir / f"realised_noise_{metric}.png", metric),
+                plot_case_boxes(main, out_dir / f"box_{metric}.png", metric, figures),
+                f"per-case {name}",
+                "Every test case of every seed, per method and ratio: median, quartiles, "
+                f"1.5 IQR whiskers.{distance}"
+                + (" Cases scoring 0 cannot be drawn on it." if distance else ""),
+            ),
+            (
+                plot_realised_noise(
+                    main, out_dir / f"realised_noise_{metric}.png", metric, figures
+                ),
                 f"realised noise vs test {name}",
+                "One point per run; a least-squares line per method." + distance,
             ),
         ]
-        for path, caption in figures:
-            lines += [f"### {caption}", "", f"![{caption}]({path.name})", ""]
-            report.files.append(path)
+        for path, caption, note in drawn:
+            lines += [f"### {caption}", "", f"![{caption}]({path.name})", "", f"> {note}", ""]
+            report.files += figure_files(path, figures.formats)
     return lines
 
 
@@ -651,7 +704,7 @@ def _table_files(
 
 
 def _qualitative_lines(
-    store: RunStoreData, out_dir: Path, metric: str, report: Report
+    store: RunStoreData, out_dir: Path, metric: str, report: Report, figures: FigureOptions
 ) -> list[str]:
     """The qualitative figure, or a note saying why there is none (it needs the dataset for
     the test images); its own notes (no stored noisy example) go to the report's notes."""
@@ -663,10 +716,10 @@ def _qualitative_lines(
         report.notes.append(f"qualitative figure skipped: {reason}")
         return [heading, "", f"Skipped: {reason}.", ""]
     try:
-        figure = qualitative_figure(store, out_dir / "qualitative.png", metric)
+        figure = qualitative_figure(store, out_dir / "qualitative.png", metric, options=figures)
     except QUALITATIVE_ERRORS as error:
         report.notes.append(f"qualitative figure skipped: {error}")
         return [heading, "", f"Skipped: {error}", ""]
-    report.files.append(figure.path)
+    report.files += figure_files(figure.path, figures.formats)
     report.notes += [f"qualitative figure: {note}" for note in figure.notes]
     return [heading, "", f"![qualitative examples]({figure.path.name})", "", figure.caption, ""]

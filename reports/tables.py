@@ -58,6 +58,12 @@ def lower_is_better(metric: str) -> bool:
     return metric.split("_class")[0] in LOWER_IS_BETTER
 
 
+def hd_unit(cases: pd.DataFrame) -> str:
+    """Surface distances are in mm when every run knew its spacing (the metrics record it)."""
+    units = set(cases["hd_unit"].unique()) if "hd_unit" in cases else {"mm"}
+    return units.pop() if len(units) == 1 else "mixed units"
+
+
 def digits_for(metric: str) -> int:
     return 2 if lower_is_better(metric) else 3
 

@@ -1,4 +1,5 @@
-"""``rmdbench report``: a run store -> report.md, figures and (optionally) LaTeX/CSV tables."""
+"""``rmdbench report``: a run store -> report.md and report.html, figures (PNG, PDF, SVG)
+and (optionally) LaTeX/CSV tables."""
 
 from __future__ import annotations
 
@@ -59,11 +60,21 @@ def report(
             "against clean, or noisy, validation labels).",
         ),
     ] = "last",
+    figure_formats: Annotated[
+        list | None,
+        list_option(
+            "--figure-formats",
+            metavar="FORMAT",
+            help="Files of each figure: png (always; report.md and report.html show it), "
+            "pdf, svg (vector, for a paper). Default: png,pdf,svg.",
+        ),
+    ] = None,
 ) -> None:
     """Write report.md: tables (methods x noise ratios, mean over seeds with a bootstrap CI
     over seeds, best bold, P(better than the reference) over seed-paired runs, a seed power
     line; the per-case Wilcoxon as a secondary table), ablations, loss-term activity,
-    memorisation curves, Friedman ranks with a CD diagram, and figures."""
+    memorisation and learning curves, Friedman ranks with a CD diagram, and figures; the same
+    as one self-contained report.html (sortable tables, figures embedded)."""
     from rmdbench.outputs import check_writable_dir
     from rmdbench.reports.report import (
         DEFAULT_METRICS,
@@ -71,6 +82,7 @@ def report(
         build_report,
         default_out_dir,
     )
+    from rmdbench.reports.style import FIGURE_FORMATS
 
     options = ReportOptions(
         table_format=table_format,
@@ -79,6 +91,7 @@ def report(
         metrics=tuple(metrics or DEFAULT_METRICS),
         qualitative=qualitative,
         evaluate=evaluate,
+        figure_formats=tuple(dict.fromkeys(figure_formats or FIGURE_FORMATS)),
     )
     try:
         out = out if out is not None else default_out_dir(runs_dir)

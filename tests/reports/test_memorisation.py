@@ -68,7 +68,8 @@ def test_section_table_and_figure_with_the_interval_rule(tmp_path):
     assert single.endswith("| 0.200 [0.100, 0.300] |")
     rmd = next(line for line in lines if "| rmd |" in line)
     assert rmd.endswith("| 0.000 (n=2, no CI) |")
-    assert len(files) == 1 and files[0].stat().st_size > 1000
+    assert len(files) == 2 and all(path.stat().st_size > 1000 for path in files)
+    assert files[1].name == "learning_curves_toy_distortion.png"
     assert f"({files[0].name})" in text
     assert note == "memorisation: 1 run(s) recorded no clean validation DSC per epoch"
 

@@ -430,9 +430,9 @@ def no_noise_regeneration(monkeypatch) -> dict:
     drawn: dict = {}
     from rmdbench.reports import qualitative
 
-    def keep(panels, path):
+    def keep(panels, path, options=None):
         drawn.update(panels)
-        return plot_qualitative(panels, path)
+        return plot_qualitative(panels, path, options)
 
     plot_qualitative = qualitative.plot_qualitative
     monkeypatch.setattr(qualitative, "plot_qualitative", keep)
