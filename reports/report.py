@@ -17,7 +17,7 @@ from pathlib import Path
 import pandas as pd
 
 from rmdbench.errors import UserError
-from rmdbench.metrics import CONVENTIONS, METRIC_KEYS
+from rmdbench.metrics import CONVENTIONS, METRIC_KEYS, NSD_CONVENTION, NSD_TOLERANCE_MM
 
 from .filters import apply_filters
 from .loss_terms import inactive_notes, loss_term_lines, term_activity
@@ -67,7 +67,7 @@ QUALITATIVE_ERRORS = (
     zlib.error,
 )
 DEFAULT_METRICS = ("dsc", "hd95")
-METRIC_NAMES = {"dsc": "DSC", "iou": "IoU", "hd95": "HD95", "assd": "ASSD"}
+METRIC_NAMES = {"dsc": "DSC", "iou": "IoU", "hd95": "HD95", "assd": "ASSD", "nsd": "NSD"}
 
 
 @dataclass
@@ -97,6 +97,8 @@ def metric_title(metric: str, unit: str) -> str:
     name = METRIC_NAMES.get(base, base.upper()) + (f" class {label}" if label else "")
     if base in ("hd95", "assd"):
         name += f" in {unit}"
+    if base == "nsd":
+        name += f" at {NSD_TOLERANCE_MM:g} {unit}"
     return f"{name} ({'lower' if lower_is_better(metric) else 'higher'} is better)"
 
 
@@ -277,11 +279,14 @@ def _setting_tables(
         lines += [f"> {power}", "", *_comparison_blocks(table, comparisons, options.alpha)]
         tables.latex.append(to_latex(table, f"{footnote} {power}"))
         tables.rows.append(to_rows(table))
-    return [*lines, *setting_footnote(group, store), ""]
+    return [*lines, *setting_footnote(group, store, options.metrics), ""]
 
 
-def setting_footnote(group: pd.DataFrame, store: RunStoreData) -> list[str]:
-    """The conventions, profile and realised noise under a setting's tables."""
+def setting_footnote(
+    group: pd.DataFrame, store: RunStoreData, metrics: Sequence[str] = ()
+) -> list[str]:
+    """The conventions, profile and realised noise under a setting's tables; NSD's
+    convention only under tables of NSD (so reports without it read as before)."""
     runs = group.drop_duplicates("run")
     realised = runs.groupby("noise_ratio")["realised_noisy_dsc"].mean().dropna()
     noise = "; ".join(f"r={ratio:g}: {value:.3f}" for ratio, value in realised.items())
@@ -300,6 +305,8 @@ def setting_footnote(group: pd.DataFrame, store: RunStoreData) -> list[str]:
         f"{int(group['empty_both'].sum())}.",
         "Conventions: " + " ".join(CONVENTIONS.split()),
     ]
+    if any(metric.split("_class")[0] == "nsd" for metric in metrics):
+        lines[-1] += " " + " ".join(NSD_CONVENTION.split())
     if "shared_clean" in group and group["shared_clean"].any():
         shared = set(group.loc[group["shared_clean"], "run"])
         sources = sorted(
