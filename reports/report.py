@@ -20,7 +20,7 @@ from pathlib import Path
 import pandas as pd
 
 from rmdbench.errors import UserError
-from rmdbench.metrics import CONVENTIONS, METRIC_KEYS
+from rmdbench.metrics import CONVENTIONS, METRIC_KEYS, NSD_CONVENTION, NSD_TOLERANCE_MM
 
 from .filters import apply_filters
 from .html import write_html
@@ -76,7 +76,7 @@ QUALITATIVE_ERRORS = (
 DEFAULT_METRICS = ("dsc", "hd95")
 #: a git commit as ``git rev-parse`` writes it (a recorded source that is not a version)
 GIT_COMMIT = re.compile(r"[0-9a-f]{40}")
-METRIC_NAMES = {"dsc": "DSC", "iou": "IoU", "hd95": "HD95", "assd": "ASSD"}
+METRIC_NAMES = {"dsc": "DSC", "iou": "IoU", "hd95": "HD95", "assd": "ASSD", "nsd": "NSD"}
 
 
 @dataclass
@@ -107,6 +107,8 @@ def metric_title(metric: str, unit: str) -> str:
     name = METRIC_NAMES.get(base, base.upper()) + (f" class {label}" if label else "")
     if base in ("hd95", "assd"):
         name += f" in {unit}"
+    if base == "nsd":
+        name += f" at {NSD_TOLERANCE_MM:g} {unit}"
     return f"{name} ({'lower' if lower_is_better(metric) else 'higher'} is better)"
 
 
@@ -294,11 +296,14 @@ def _setting_tables(
         lines += [f"> {power}", "", *_comparison_blocks(table, comparisons, options.alpha)]
         tables.latex.append(to_latex(table, f"{footnote} {power}"))
         tables.rows.append(to_rows(table))
-    return [*lines, *setting_footnote(group, store), ""]
+    return [*lines, *setting_footnote(group, store, options.metrics), ""]
 
 
-def setting_footnote(group: pd.DataFrame, store: RunStoreData) -> list[str]:
-    """The conventions, profile and realised noise under a setting's tables."""
+def setting_footnote(
+    group: pd.DataFrame, store: RunStoreData, metrics: Sequence[str] = ()
+) -> list[str]:
+    """The conventions, profile and realised noise under a setting's tables; NSD's
+    convention only under tables of NSD (so reports without it read as before)."""
     runs = group.drop_duplicates("run")
     realised = runs.groupby("noise_ratio")["realised_noisy_dsc"].mean().dropna()
     noise = "; ".join(f"r={ratio:g}: {value:.3f}" for ratio, value in realised.items())
@@ -317,6 +322,8 @@ def setting_footnote(group: pd.DataFrame, store: RunStoreData) -> list[str]:
         f"{int(group['empty_both'].sum())}.",
         "Conventions: " + " ".join(CONVENTIONS.split()),
     ]
+    if any(metric.split("_class")[0] == "nsd" for metric in metrics):
+        lines[-1] += " " + " ".join(NSD_CONVENTION.split())
     if "shared_clean" in group and group["shared_clean"].any():
         shared = set(group.loc[group["shared_clean"], "run"])
         sources = sorted(

@@ -15,12 +15,17 @@ one vmapped step (``rmdbench.training.packing``), against K unpacked iterations.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
+import os
 import platform
 import resource
 import statistics
+import sys
+import tempfile
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -43,6 +48,9 @@ from rmdbench.training.trainer import DeviceData, Trainer
 DEFAULT_METHODS = ("single", "coteaching", "jocor", "trinet", "rmd")
 REGIONS = ("data", "step", "selection", "augmentation", "backward", "optimiser")
 BREAKDOWN = ("data", "forward", "selection", "augmentation", "backward", "optimiser")
+#: how the profiler's trace lines begin: torch 2.13's kineto writes 'USDT:<time> <pid>
+#: SyncActivityProfilerHandler.cpp:52] profiler_start' (and _stop) at every profiled pass
+PROFILER_TRACE_PREFIX = b"USDT:"
 
 
 @dataclass(frozen=True)
@@ -176,7 +184,7 @@ def bench_method(
 def profile_breakdown(iteration, device: torch.device, iterations: int) -> dict[str, float]:
     """Fractions of the iteration spent in each named region (device time on CUDA)."""
     activities = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if device.type == "cuda" else [])
-    with profile(activities=activities) as profiler:
+    with _without_profiler_trace_lines(), profile(activities=activities) as profiler:
         for _ in range(iterations):
             iteration()
         _synchronise(device)
@@ -272,6 +280,41 @@ def bench_packed(
         "seconds_per_iteration": seconds,
         "images_per_second": runs * profile.batch_size / seconds,
     }
+
+
+@contextlib.contextmanager
+def _without_profiler_trace_lines() -> Iterator[None]:
+    """Keep the profiler's trace lines (``PROFILER_TRACE_PREFIX``) out of the command's
+    output: kineto writes them from C++ straight to the process's descriptors, where no
+    Python setting reaches, and they are no result of the bench. While the block runs,
+    descriptors 1 and 2 go to temporary files; afterwards everything else written there is
+    passed on to the stream it was meant for. Without those descriptors, nothing is moved."""
+    streams = {1: sys.stdout, 2: sys.stderr}
+    with contextlib.ExitStack() as stack:
+        moved: dict[int, tuple[int, object]] = {}
+        try:
+            for descriptor, stream in streams.items():
+                stream.flush()
+                capture = stack.enter_context(tempfile.TemporaryFile())
+                moved[descriptor] = (os.dup(descriptor), capture)
+                os.dup2(capture.fileno(), descriptor)
+        except (OSError, ValueError):
+            pass  # a descriptor the process does not have: leave the rest as it is
+        try:
+            yield
+        finally:
+            for descriptor, (saved, capture) in moved.items():
+                streams[descriptor].flush()
+                os.dup2(saved, descriptor)
+                os.close(saved)
+                capture.seek(0)
+                kept = [
+                    line
+                    for line in capture.read().splitlines(keepends=True)
+                    if not line.startswith(PROFILER_TRACE_PREFIX)
+                ]
+                if kept:
+                    os.write(descriptor, b"".join(kept))
 
 
 def run_bench(

@@ -14,10 +14,10 @@ or not at all.
 from __future__ import annotations
 
 import shutil
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
+from rmdbench.atomic import make_temporary_dir
 from rmdbench.errors import UserError
 from rmdbench.store import (
     CURVE_FILE,
@@ -69,7 +69,7 @@ def compact_store(source: Path, destination: Path) -> CompactCopy:
             f"no finished runs in '{source}'; run 'rmdbench sweep --out {source}' first"
         )
     destination.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{destination.name}-", dir=destination.parent))
+    staging = make_temporary_dir(destination.parent, f".{destination.name}-")
     try:
         for run_dir in done:
             target = staging / run_dir.name

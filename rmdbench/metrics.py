@@ -1,4 +1,4 @@
-"""Per-case segmentation metrics (DSC, IoU, HD95, ASSD) with declared conventions.
+"""Per-case segmentation metrics (DSC, IoU, HD95, ASSD, NSD) with declared conventions.
 
 Libraries disagree on exactly the choices that move surface-distance numbers, so this
 module fixes them (docs/metrics.md) and states them in ``CONVENTIONS``, to be printed
@@ -16,12 +16,16 @@ and ``compute_average_surface_distance``), checked by reading its source and by 
   the directed distances pred->target and target->pred separately and returns their
   maximum; it does NOT take the percentile of the pooled distances (medpy, seg-metrics);
 - ASSD (``symmetric=True``): MONAI concatenates both directed distance sets and takes one
-  mean, so the side with more edge pixels weighs more (not the mean of the two means).
+  mean, so the side with more edge pixels weighs more (not the mean of the two means);
+- NSD (normalised surface Dice at a tolerance tau, ``compute_surface_dice`` without
+  sub-voxels): the edge pixels of both masks within tau of the other mask's edge, over all
+  edge pixels of both masks; each edge pixel counts one, not its surface area.
 
 MONAI itself loops in Python over cases with a KD-tree per case, returns NaN/inf for empty
-masks and warns; here the same quantities come from ``scipy.ndimage.distance_transform_edt``
-on the cropped union bounding box (several times faster), with the empty-mask policy
-applied explicitly, and the tests compare the numbers with MONAI's.
+masks (NSD: NaN when both are empty) and warns; here the same quantities come from
+``scipy.ndimage.distance_transform_edt`` on the cropped union bounding box (several times
+faster), with the empty-mask policy applied explicitly, and the tests compare the numbers
+with MONAI's.
 """
 
 from __future__ import annotations
@@ -36,7 +40,13 @@ from scipy import ndimage
 HD_UNIT_MM = "mm"
 HD_UNIT_PIXELS = "px"
 HD_PERCENTILE = 95.0
-METRIC_KEYS = ("dsc", "iou", "hd95", "assd")
+#: NSD's tolerance: an edge pixel within this distance of the other mask's edge counts as
+#: correct. In mm (pixels for a case without a spacing). 1 mm is about 1.4 pixels at
+#: LIDC-IDRI's typical 0.7 mm: a contour one pixel off is still right, two are not.
+NSD_TOLERANCE_MM = 1.0
+METRIC_KEYS = ("dsc", "iou", "hd95", "assd", "nsd")
+#: the flags each case carries after its metrics
+FLAG_KEYS = ("empty_both", "empty_one")
 
 CONVENTIONS = """\
 Metrics per case (2D crop or 3D volume), then the mean over cases.
@@ -48,6 +58,13 @@ Surfaces: foreground pixels removed by a 4-connected (6 in 3D) erosion; Euclidea
 in mm when the spacing is known, else in pixels.
 Both masks empty: DSC 1, IoU 1, HD95 0, ASSD 0 (counted as "n empty").
 Exactly one mask empty: DSC 0, IoU 0, HD95 = ASSD = the image diagonal (penalty, counted)."""
+#: NSD's convention, printed under tables that show NSD only: it is kept out of
+#: ``CONVENTIONS``, whose text identifies the conventions of a run's numbers and must not
+#: change for runs stored before NSD existed
+NSD_CONVENTION = f"""\
+NSD = share of the edge pixels of both masks within {NSD_TOLERANCE_MM:g} mm of the other \
+mask's edge (px without a spacing; MONAI compute_surface_dice, no sub-voxels); \
+both empty: 1; exactly one empty: 0."""
 
 
 def dice(first: np.ndarray, second: np.ndarray, num_classes: int = 2) -> float:
@@ -96,32 +113,40 @@ def case_metrics(
     target: np.ndarray,
     spacing: Sequence[float] | np.ndarray | None = None,
     num_classes: int = 2,
+    nsd_tolerance: float = NSD_TOLERANCE_MM,
 ) -> dict[str, float]:
-    """DSC, IoU, HD95 and ASSD of one case of integer labels (2D or 3D).
+    """DSC, IoU, HD95, ASSD and NSD of one case of integer labels (2D or 3D).
 
-    Returns ``dsc``, ``iou``, ``hd95``, ``assd`` (for multi-class: the mean over the
-    foreground classes, with ``dsc_class1``, ``iou_class1``, ... per class) and the flags
-    ``empty_both`` (every foreground class is empty in both masks) and ``empty_one`` (some
-    class is empty in exactly one mask, so the diagonal penalty was used), as 1.0/0.0.
-    Surface distances are in mm when ``spacing`` is given, else pixels.
+    Returns ``dsc``, ``iou``, ``hd95``, ``assd``, ``nsd`` (for multi-class: the mean over
+    the foreground classes, with ``dsc_class1``, ``iou_class1``, ... per class) and the
+    flags ``empty_both`` (every foreground class is empty in both masks) and ``empty_one``
+    (some class is empty in exactly one mask, so the diagonal penalty was used), as
+    1.0/0.0. Surface distances, and NSD's ``nsd_tolerance``, are in mm when ``spacing`` is
+    given, else pixels.
     """
     prediction, target, sampling = _check_case(prediction, target, spacing, num_classes)
+    if not (np.isfinite(nsd_tolerance) and nsd_tolerance >= 0):
+        raise ValueError(f"nsd_tolerance must be a finite number >= 0, got {nsd_tolerance}")
     diagonal = image_diagonal(target.shape, sampling)
     if num_classes == 2:
-        values = _binary_metrics(prediction.astype(bool), target.astype(bool), sampling, diagonal)
-        return dict(zip((*METRIC_KEYS, "empty_both", "empty_one"), values, strict=True))
+        values = _binary_metrics(
+            prediction.astype(bool), target.astype(bool), sampling, diagonal, nsd_tolerance
+        )
+        return dict(zip((*METRIC_KEYS, *FLAG_KEYS), values, strict=True))
 
     result: dict[str, float] = {}
     per_class = []
     for label in range(1, num_classes):
-        values = _binary_metrics(prediction == label, target == label, sampling, diagonal)
+        values = _binary_metrics(
+            prediction == label, target == label, sampling, diagonal, nsd_tolerance
+        )
         per_class.append(values)
-        for key, value in zip(METRIC_KEYS, values[:4], strict=True):
+        for key, value in zip(METRIC_KEYS, values[: len(METRIC_KEYS)], strict=True):
             result[f"{key}_class{label}"] = value
     table = np.asarray(per_class)
     out = {key: float(table[:, k].mean()) for k, key in enumerate(METRIC_KEYS)}
-    out["empty_both"] = float(table[:, 4].all())
-    out["empty_one"] = float(table[:, 5].any())
+    out["empty_both"] = float(table[:, len(METRIC_KEYS)].all())
+    out["empty_one"] = float(table[:, len(METRIC_KEYS) + 1].any())
     out.update(result)
     return out
 
@@ -132,10 +157,11 @@ def evaluate_cases(
     spacing: np.ndarray | None,
     case_ids: Sequence[str] | np.ndarray | None = None,
     num_classes: int = 2,
+    nsd_tolerance: float = NSD_TOLERANCE_MM,
 ) -> pd.DataFrame:
     """One row of ``case_metrics`` per case of ``predictions``/``targets`` [N, H, W] (or
     [N, D, H, W]); ``spacing`` is [N, ndim] in mm, or None for pixel units (recorded in
-    ``frame.attrs["hd_unit"]``)."""
+    ``frame.attrs["hd_unit"]``); NSD at ``nsd_tolerance`` in the same unit."""
     predictions = np.asarray(predictions)
     targets = np.asarray(targets)
     if predictions.shape != targets.shape:
@@ -159,11 +185,15 @@ def evaluate_cases(
         row: dict[str, object] = {"case_id": str(case_ids[i])}
         row.update(
             case_metrics(
-                predictions[i], targets[i], None if spacing is None else spacing[i], num_classes
+                predictions[i],
+                targets[i],
+                None if spacing is None else spacing[i],
+                num_classes,
+                nsd_tolerance,
             )
         )
         rows.append(row)
-    columns = ["case_id", *METRIC_KEYS, "empty_both", "empty_one"]
+    columns = ["case_id", *METRIC_KEYS, *FLAG_KEYS]
     if num_classes > 2:
         columns += [f"{k}_class{c}" for c in range(1, num_classes) for k in METRIC_KEYS]
     frame = pd.DataFrame(rows, columns=columns)
@@ -201,15 +231,19 @@ def _check_case(
 
 
 def _binary_metrics(
-    prediction: np.ndarray, target: np.ndarray, sampling: np.ndarray | None, diagonal: float
-) -> tuple[float, float, float, float, float, float]:
-    """(dsc, iou, hd95, assd, empty_both, empty_one) of two boolean masks."""
+    prediction: np.ndarray,
+    target: np.ndarray,
+    sampling: np.ndarray | None,
+    diagonal: float,
+    nsd_tolerance: float,
+) -> tuple[float, float, float, float, float, float, float]:
+    """(dsc, iou, hd95, assd, nsd, empty_both, empty_one) of two boolean masks."""
     size_pred = int(prediction.sum())
     size_target = int(target.sum())
     if size_pred == 0 and size_target == 0:
-        return 1.0, 1.0, 0.0, 0.0, 1.0, 0.0
+        return 1.0, 1.0, 0.0, 0.0, 1.0, 1.0, 0.0
     if size_pred == 0 or size_target == 0:
-        return 0.0, 0.0, diagonal, diagonal, 0.0, 1.0
+        return 0.0, 0.0, diagonal, diagonal, 0.0, 0.0, 1.0
     intersection = int(np.logical_and(prediction, target).sum())
     dsc = 2.0 * intersection / (size_pred + size_target)
     iou = intersection / (size_pred + size_target - intersection)
@@ -218,8 +252,10 @@ def _binary_metrics(
         float(np.percentile(to_target, HD_PERCENTILE)),
         float(np.percentile(to_prediction, HD_PERCENTILE)),
     )
-    assd = float(np.concatenate([to_target, to_prediction]).mean())
-    return dsc, iou, hd95, assd, 0.0, 0.0
+    pooled = np.concatenate([to_target, to_prediction])
+    assd = float(pooled.mean())
+    nsd = float(np.count_nonzero(pooled <= nsd_tolerance) / pooled.size)
+    return dsc, iou, hd95, assd, nsd, 0.0, 0.0
 
 
 def directed_surface_distances(

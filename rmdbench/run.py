@@ -23,7 +23,7 @@ from rmdbench.backbones.choice import (
 )
 from rmdbench.contracts.method import Method, MethodContext
 from rmdbench.data.base import SegmentationData
-from rmdbench.metrics import CONVENTIONS, evaluate_cases
+from rmdbench.metrics import CONVENTIONS, NSD_CONVENTION, evaluate_cases
 from rmdbench.noise import NoisyLabels, apply_noise, severity_key
 from rmdbench.params import build_params
 from rmdbench.profiles import DEFAULT_THREADS, Profile, profile_threads
@@ -443,6 +443,7 @@ def execute_run(
                     output["evaluations"], int(output["curve"]["epoch"].iloc[-1])
                 ),
                 "conventions": CONVENTIONS,
+                "nsd_convention": NSD_CONVENTION,  # its tolerance; absent before NSD
                 "provenance": provenance(device),
             },
         )

@@ -37,6 +37,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from rmdbench.atomic import FILE_MODE, make_temporary_dir
 from rmdbench.errors import OptionError
 
 try:  # POSIX only; without it runs are not locked (one sweep per store at a time)
@@ -119,11 +120,19 @@ CASE_METRICS = {
     "iou": (0.0, 1.0),
     "hd95": (0.0, MAX_SURFACE_DISTANCE),
     "assd": (0.0, MAX_SURFACE_DISTANCE),
+    "nsd": (0.0, 1.0),
 }
+#: metrics added after runs were first stored: an older cases.parquet lacks them, and is
+#: read with the metric absent (never damaged)
+LATER_CASE_METRICS = ("nsd",)
 #: the per-case flags of cases.parquet, 1 or 0: both masks empty, exactly one empty
 CASE_FLAGS = ("empty_both", "empty_one")
 #: the columns every cases.parquet holds (``rmdbench.metrics.evaluate_cases``)
-CASE_COLUMNS = ("case_id", *CASE_METRICS, *CASE_FLAGS)
+CASE_COLUMNS = (
+    "case_id",
+    *(name for name in CASE_METRICS if name not in LATER_CASE_METRICS),
+    *CASE_FLAGS,
+)
 LEGACY_STAGING_PREFIX = ".staging-"  # staging dirs of rmdbench before .staging/ existed
 TRASH_MARK = ".trash-"
 #: a lock that is busy is tried again this many times (seconds between tries): a probe by
@@ -385,7 +394,7 @@ class RunLock:
     def acquire(self, delays: tuple[float, ...] = LOCK_RETRY_DELAYS) -> bool:
         """Take the lock; False if another process holds it (after a few short retries)."""
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, FILE_MODE)
         if fcntl is None:  # pragma: no cover - no locking available
             self._fd = fd
             return True
@@ -554,7 +563,7 @@ class RunStore:
         rather than removed."""
         staging_root = self.root / STAGING_DIR
         staging_root.mkdir(parents=True, exist_ok=True)
-        staging = Path(tempfile.mkdtemp(prefix=f"{run_name}.", dir=staging_root))
+        staging = make_temporary_dir(staging_root, f"{run_name}.")
         try:
             yield staging
             final = self.run_dir(run_name)
@@ -562,7 +571,7 @@ class RunStore:
             if os.path.lexists(final) and self.state(run_name) == RunState.DAMAGED:
                 self.set_aside(run_name)
             if os.path.lexists(final):
-                trash = Path(tempfile.mkdtemp(prefix=f"{run_name}{TRASH_MARK}", dir=staging_root))
+                trash = make_temporary_dir(staging_root, f"{run_name}{TRASH_MARK}")
                 os.replace(final, trash / "old")
             os.replace(staging, final)
             if trash is not None:

@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+from typing import Annotated
+
+import typer
+
+from rmdbench import __version__
 from rmdbench.cli.bench import bench
-from rmdbench.cli.common import command_group
+from rmdbench.cli.common import command_group, say
 from rmdbench.cli.data import data_app
 from rmdbench.cli.export import export_app
 from rmdbench.cli.listing import list_registered
@@ -13,7 +18,32 @@ from rmdbench.cli.status import status
 from rmdbench.cli.sweep import sweep
 from rmdbench.cli.tune import tune
 
-app = command_group("Benchmark noise-robust segmentation methods on imperfect annotations.")
+HELP = "Benchmark noise-robust segmentation methods on imperfect annotations."
+app = command_group(HELP)
+
+
+def show_version(value: bool) -> None:
+    """Print the installed version and stop (eager: before any command is looked at)."""
+    if value:
+        say(f"rmdbench {__version__}")
+        raise typer.Exit()
+
+
+@app.callback(help=HELP)
+def root(
+    version: Annotated[
+        bool,
+        typer.Option(
+            "--version",
+            help="Print rmdbench's version and exit.",
+            is_eager=True,
+            callback=show_version,
+        ),
+    ] = False,
+) -> None:
+    """The options of rmdbench itself, before any command."""
+
+
 app.command()(sweep)
 app.command()(tune)
 app.command()(report)

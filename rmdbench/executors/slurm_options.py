@@ -29,7 +29,7 @@ def require_submitit() -> None:
         importlib.import_module("submitit")
     except ImportError:
         raise MissingDependency(
-            "the slurm executor needs submitit: pip install submitit (or pip install rmdbench)",
+            'the slurm executor needs submitit: pip install "rmdbench[slurm]"',
             "submitit",
         ) from None
 

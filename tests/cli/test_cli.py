@@ -142,7 +142,7 @@ def test_missing_annotation_database_is_exit_2(runner, tmp_path, monkeypatch):
         ["sweep", "--profile", "tiny", "--cache-dir", str(tmp_path / "cache"), "--out", str(out)],
     )
     assert result.exit_code == 2, result.output
-    assert "pip install pylidc==0.2.3" in result.output
+    assert 'pip install "rmdbench[lidc]"' in result.output
     assert result.output.strip().splitlines()[-1].startswith("error: ")
     assert not any(path.name.startswith("single") for path in out.glob("*"))
 

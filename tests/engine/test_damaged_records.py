@@ -328,6 +328,24 @@ def test_the_case_metrics_checked_are_those_rmdbench_writes(tmp_path):
         assert cases_problem(path) == "", pd.read_parquet(path)
 
 
+def test_nsd_is_checked_when_present_and_absent_in_older_tables(tmp_path):
+    """Tables written before NSD existed lack the column and are fine; a table that has it
+    holds shares in [0, 1] like DSC."""
+    from rmdbench.metrics import evaluate_cases
+    from rmdbench.store import cases_problem
+
+    masks = np.zeros((2, 8, 8), np.uint8)
+    masks[:, 2:5, 2:5] = 1
+    cases = evaluate_cases(masks, masks, None)
+    path = tmp_path / "cases.parquet"
+    cases.drop(columns="nsd").to_parquet(path, index=False)
+    assert cases_problem(path) == ""
+    cases.assign(nsd=[0.5, 1.5]).to_parquet(path, index=False)
+    assert cases_problem(path) == "cases.parquet: nsd holds values outside [0, 1]"
+    cases.drop(columns="dsc").to_parquet(path, index=False)
+    assert cases_problem(path) == "cases.parquet lacks column(s) dsc"
+
+
 # -- any bytes, any JSON ----------------------------------------------------------------
 
 KEYS = ["run_name", "spec", "method", "timings", "train_seconds", "total_seconds", "error"]

@@ -11,6 +11,7 @@ import torch
 
 from rmdbench.metrics import (
     CONVENTIONS,
+    NSD_TOLERANCE_MM,
     case_metrics,
     evaluate_cases,
     hd_unit,
@@ -87,6 +88,7 @@ def test_both_empty_is_a_perfect_score_and_flagged() -> None:
         "iou": 1.0,
         "hd95": 0.0,
         "assd": 0.0,
+        "nsd": 1.0,
         "empty_both": 1.0,
         "empty_one": 0.0,
     }
@@ -103,6 +105,7 @@ def test_one_empty_gets_the_diagonal_penalty(empty_side: str) -> None:
     assert in_mm["dsc"] == 0.0 and in_mm["iou"] == 0.0
     assert in_mm["hd95"] == pytest.approx(diagonal_mm)
     assert in_mm["assd"] == pytest.approx(diagonal_mm)
+    assert in_mm["nsd"] == 0.0
     assert in_mm["empty_one"] == 1.0 and in_mm["empty_both"] == 0.0
     in_pixels = case_metrics(*pair, spacing=None)
     assert in_pixels["hd95"] == pytest.approx(math.hypot(3, 24))
@@ -163,6 +166,7 @@ def test_evaluate_cases_frame() -> None:
         "iou",
         "hd95",
         "assd",
+        "nsd",
         "empty_both",
         "empty_one",
     ]
@@ -263,3 +267,121 @@ def test_the_device_dice_of_validation_equals_the_metrics_dice(num_classes):
     found = dice_per_case(torch.from_numpy(predicted), torch.from_numpy(target), num_classes)
     assert expected[0] == 1.0
     np.testing.assert_allclose(found.numpy(), expected, rtol=1e-6)
+
+
+# --- NSD against MONAI -----------------------------------------------------------------------
+
+
+def _monai_nsd(prediction: np.ndarray, target: np.ndarray, spacing, tolerance: float) -> float:
+    """MONAI's normalised surface Dice of one binary case (no sub-voxels, as rmdbench)."""
+    from monai.metrics import compute_surface_dice
+
+    as_tensor = [torch.from_numpy(x[None, None].astype(np.float32)) for x in (prediction, target)]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # MONAI warns about empty masks
+        value = compute_surface_dice(
+            *as_tensor,
+            class_thresholds=[tolerance],
+            include_background=True,
+            spacing=None if spacing is None else list(spacing),
+        )
+    return float(value[0, 0])
+
+
+def _square(shape: tuple[int, ...], start: int, size: int, shift: tuple[int, ...]) -> np.ndarray:
+    mask = np.zeros(shape, np.uint8)
+    mask[tuple(slice(start + d, start + d + size) for d in shift)] = 1
+    return mask
+
+
+NSD_CASES = {
+    # name: (prediction, target, spacing, tolerance)
+    "identical": (
+        _square((20, 20), 5, 8, (0, 0)),
+        _square((20, 20), 5, 8, (0, 0)),
+        (0.7, 0.7),
+        1.0,
+    ),
+    "shifted square, within tolerance": (
+        _square((24, 24), 6, 8, (0, 1)),
+        _square((24, 24), 6, 8, (0, 0)),
+        (0.7, 0.7),
+        1.0,
+    ),
+    "shifted square, partly out": (
+        _square((24, 24), 6, 8, (0, 3)),
+        _square((24, 24), 6, 8, (0, 0)),
+        (0.7, 0.7),
+        1.0,
+    ),
+    "anisotropic spacing": (
+        _square((24, 24), 6, 8, (2, 2)),
+        _square((24, 24), 6, 8, (0, 0)),
+        (0.4, 2.5),
+        1.0,
+    ),
+    "anisotropic 3D": (
+        _square((12, 14, 16), 3, 6, (1, 0, 2)),
+        _square((12, 14, 16), 3, 6, (0, 1, 0)),
+        (2.5, 0.8, 0.6),
+        1.5,
+    ),
+    "pixel units": (_square((20, 20), 4, 9, (1, 2)), _square((20, 20), 4, 9, (0, 0)), None, 2.0),
+    "one empty (prediction)": (
+        np.zeros((16, 16), np.uint8),
+        _square((16, 16), 4, 6, (0, 0)),
+        (0.7, 0.7),
+        1.0,
+    ),
+    "one empty (target)": (
+        _square((16, 16), 4, 6, (0, 0)),
+        np.zeros((16, 16), np.uint8),
+        (0.7, 0.7),
+        1.0,
+    ),
+}
+
+
+@pytest.mark.parametrize("name", list(NSD_CASES))
+def test_nsd_agrees_with_monai(name: str) -> None:
+    prediction, target, spacing, tolerance = NSD_CASES[name]
+    ours = case_metrics(prediction, target, spacing, nsd_tolerance=tolerance)["nsd"]
+    assert ours == pytest.approx(_monai_nsd(prediction, target, spacing, tolerance), abs=1e-6)
+
+
+def test_nsd_corner_values() -> None:
+    """The values the cases above must have, so MONAI agreeing is not both being wrong."""
+    same = NSD_CASES["identical"]
+    assert case_metrics(*same[:2], same[2])["nsd"] == 1.0
+    within = NSD_CASES["shifted square, within tolerance"]
+    assert case_metrics(*within[:2], within[2])["nsd"] == 1.0  # 0.7 mm off, tolerance 1 mm
+    out = NSD_CASES["shifted square, partly out"]
+    assert 0.0 < case_metrics(*out[:2], out[2])["nsd"] < 1.0  # 2.1 mm off: only some edges
+    assert case_metrics(*NSD_CASES["one empty (prediction)"][:3])["nsd"] == 0.0
+
+
+def test_nsd_both_empty_is_one_where_monai_says_nan() -> None:
+    """The declared convention (docs/metrics.md): both empty scores 1 like DSC, never NaN."""
+    empty = np.zeros((16, 16), np.uint8)
+    assert math.isnan(_monai_nsd(empty, empty, (0.7, 0.7), 1.0))
+    assert case_metrics(empty, empty, (0.7, 0.7))["nsd"] == 1.0
+
+
+def test_nsd_tolerance_is_in_mm() -> None:
+    """A 1-pixel shift at 0.7 mm is inside 1 mm; at 1.5 mm spacing it is outside."""
+    prediction, target = _square((24, 24), 6, 8, (0, 1)), _square((24, 24), 6, 8, (0, 0))
+    assert case_metrics(prediction, target, (0.7, 0.7))["nsd"] == 1.0
+    assert case_metrics(prediction, target, (1.5, 1.5))["nsd"] < 1.0
+    assert NSD_TOLERANCE_MM == 1.0  # docs/metrics.md states it
+    with pytest.raises(ValueError, match="nsd_tolerance"):
+        case_metrics(prediction, target, (0.7, 0.7), nsd_tolerance=-1.0)
+
+
+def test_nsd_multi_class_is_the_mean_over_classes() -> None:
+    target = np.zeros((24, 24), np.uint8)
+    target[2:8, 2:8] = 1
+    prediction = target.copy()
+    prediction[14:20, 14:20] = 2  # class 2 only in the prediction: NSD 0
+    metrics = case_metrics(prediction, target, (0.7, 0.7), num_classes=3)
+    assert metrics["nsd_class1"] == 1.0 and metrics["nsd_class2"] == 0.0
+    assert metrics["nsd"] == 0.5

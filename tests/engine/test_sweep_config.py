@@ -117,16 +117,20 @@ def test_bad_executor_input_is_one_line_exit_2_nothing_written(
     assert not out.exists()
 
 
-def test_slurm_options_without_submitit_is_one_line(runner, tmp_path, monkeypatch):
+@pytest.mark.parametrize(
+    "chosen_by",
+    [["--slurm-partition", "gpu", "--slurm-time", "30"], ["--executor", "slurm"]],
+    ids=["slurm-options", "executor-slurm"],
+)
+def test_slurm_without_submitit_is_one_line(runner, tmp_path, monkeypatch, chosen_by):
     monkeypatch.setitem(sys.modules, "submitit", None)  # import submitit -> ImportError
     out = tmp_path / "runs"
     result = runner.invoke(
         app,
-        ["sweep", "--dataset", "toy-disks", "--profile", "tiny", "--out", str(out)]
-        + ["--slurm-partition", "gpu", "--slurm-time", "30"],
+        ["sweep", "--dataset", "toy-disks", "--profile", "tiny", "--out", str(out), *chosen_by],
     )
     assert result.exit_code == 2, result.output
-    assert "needs submitit: pip install submitit" in result.output
+    assert 'needs submitit: pip install "rmdbench[slurm]"' in result.output
     assert len(result.output.strip().splitlines()) == 1
     assert not out.exists()
 

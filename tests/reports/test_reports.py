@@ -577,7 +577,7 @@ def test_duplicate_runs_are_exit_2(store, runner, tmp_path):
         (["--filter", "noise_model=erosion_dilation"], "matches no runs; 'noise_model' takes"),
         (["--filter", "colour=red"], "unknown column 'colour'"),
         (["--filter", "no operator"], "write COLUMN=VALUE"),
-        (["--metric", "nsd"], "unknown metric nsd"),
+        (["--metric", "hd99"], "unknown metric hd99"),  # nsd is a metric now
         (["--format", "docx"], "unknown format 'docx'"),
         (["--evaluate", "best"], "unknown evaluation rule 'best'"),
         (["--evaluate", "best-clean-val"], "have no 'best-clean-val' evaluation"),
@@ -685,3 +685,36 @@ def test_clean_runs_are_shown_for_every_noise_setting_and_counted_once(store, tm
     out = tmp_path / "report"
     text = build_report(root, out, ReportOptions()).path.read_text()
     assert "r=0 shows the clean-label runs of distortion" in text
+
+
+def test_nsd_tables_only_when_asked_with_their_convention(store, tmp_path):
+    """New runs carry NSD; a report shows it (and NSD's convention) under --metric nsd only,
+    so the default report reads as before NSD existed."""
+    from rmdbench.metrics import NSD_CONVENTION
+
+    convention = " ".join(NSD_CONVENTION.split())
+    default = build_report(store, tmp_path / "default", ReportOptions(qualitative=False))
+    assert "NSD" not in default.path.read_text()
+    options = ReportOptions(metrics=("dsc", "nsd"), qualitative=False)
+    text = build_report(store, tmp_path / "nsd", options).path.read_text()
+    assert "### toy-disks · distortion · NSD at 1 mm (higher is better)" in text
+    assert convention in text
+
+
+def test_runs_stored_before_nsd_load_and_report_as_before(store, runner, tmp_path):
+    """A cases table without the nsd column (every run stored before NSD) is a done run,
+    reported like one with it; asking it for NSD is one line naming what it has."""
+    from rmdbench.store import RunState, check_record
+
+    target = clone(store, tmp_path, count=len(list(store.iterdir())))
+    for path in target.glob("*/cases.parquet"):
+        pd.read_parquet(path).drop(columns="nsd").to_parquet(path, index=False)
+    assert {check_record(run).state for run in target.iterdir()} == {RunState.DONE}
+    options = ReportOptions(qualitative=False)
+    old = build_report(target, tmp_path / "old", options).path.read_text()
+    new = build_report(store, tmp_path / "new", options).path.read_text()
+    assert old.replace(str(target), "STORE") == new.replace(str(store), "STORE")
+    outcome = runner.invoke(app, ["report", str(target), "--metric", "nsd", "--no-qualitative"])
+    assert outcome.exit_code == 2
+    assert "unknown metric nsd; the runs have: dsc, iou, hd95, assd" in outcome.output
+    assert len(outcome.output.strip().splitlines()) == 1
