@@ -151,16 +151,7 @@ def bench_method(
     def iteration() -> None:
         trainer.train_iteration(method, optimiser, data, batch, settings.progress, streams)
 
-    for _ in range(settings.warmup):
-        iteration()
-    times = []
-    for _ in range(settings.iterations):
-        _synchronise(device)
-        start = time.perf_counter()
-        iteration()
-        _synchronise(device)
-        times.append(time.perf_counter() - start)
-    seconds = statistics.median(times)
+    seconds = median_seconds(iteration, device, settings)
     flops = flops_per_iteration(iteration)
     breakdown = profile_breakdown(iteration, device, settings.profiled_iterations)
     if device.type == "cuda":
@@ -179,6 +170,21 @@ def bench_method(
         "memory_kind": memory_kind,
         "breakdown_fraction": breakdown,
     }
+
+
+def median_seconds(iteration, device: torch.device, settings: BenchSettings) -> float:
+    """The median wall time of ``settings.iterations`` calls of ``iteration`` after
+    ``settings.warmup`` untimed ones, the device synchronised around each call."""
+    for _ in range(settings.warmup):
+        iteration()
+    times = []
+    for _ in range(settings.iterations):
+        _synchronise(device)
+        start = time.perf_counter()
+        iteration()
+        _synchronise(device)
+        times.append(time.perf_counter() - start)
+    return statistics.median(times)
 
 
 def profile_breakdown(iteration, device: torch.device, iterations: int) -> dict[str, float]:
@@ -264,16 +270,7 @@ def bench_packed(
         loss.sum().backward()
         optimiser.step()
 
-    for _ in range(settings.warmup):
-        iteration()
-    times = []
-    for _ in range(settings.iterations):
-        _synchronise(device)
-        start = time.perf_counter()
-        iteration()
-        _synchronise(device)
-        times.append(time.perf_counter() - start)
-    seconds = statistics.median(times)
+    seconds = median_seconds(iteration, device, settings)
     return {
         "method": name,
         "runs": runs,
