@@ -140,3 +140,39 @@ def test_rmd_packs_with_its_own_draws_per_run():
     assert torch.isfinite(loss).all() and loss.shape == (RUNS,)
     assert set(terms) >= {"supervised"}
     assert len(set(loss.tolist())) > 1  # identical weights and batch, different draws
+
+
+def test_bench_reports_the_floor_and_packed_runs(tmp_path):
+    """bench: FLOPs per iteration, GFLOP/s and their share of the matmul peak, and one
+    packed row per method and K."""
+    from rmdbench.bench import plan_bench, run_bench
+
+    names, profile, settings = plan_bench(["single,coteaching"], "tiny", iterations=1, pack=[2, 1])
+    settings = type(settings)(warmup=0, iterations=1, profiled_iterations=1, pack=settings.pack)
+    report = run_bench(names, profile, torch.device("cpu"), settings)
+    single, coteaching = report["results"]
+    assert single["flops_per_iteration"] > 0
+    # two networks, twice the arithmetic: the counter sees the method, not the clock
+    assert coteaching["flops_per_iteration"] == 2 * single["flops_per_iteration"]
+    assert report["matmul_peak_gflops"] > 0
+    assert 0 < single["peak_share"] == single["achieved_gflops"] / report["matmul_peak_gflops"]
+    assert [(row["method"], row["runs"]) for row in report["packed"]] == [
+        ("single", 1),
+        ("single", 2),
+        ("coteaching", 1),
+        ("coteaching", 2),
+    ]
+    assert all(row["gain_vs_unpacked"] > 0 for row in report["packed"])
+
+
+def test_bench_pack_zero_is_one_line_exit_2(runner, tmp_path):
+    from rmdbench.cli import app
+
+    out = tmp_path / "bench"
+    result = runner.invoke(
+        app,
+        ["bench", "--profile", "tiny", "--methods", "single", "--pack", "1,0", "--out", str(out)],
+    )
+    assert result.exit_code == 2
+    assert result.output.strip().count("\n") == 0 and "--pack" in result.output
+    assert not any(out.glob("*.json")) if out.exists() else True
