@@ -519,7 +519,9 @@ def plot_qualitative(
                 axis.axis("off")
             for axis, cell in zip(row_axes, row, strict=False):
                 _qualitative_cell(axis, image, clean, cell, options)
-            row_axes[0].set_ylabel(row_title)
+            # case ids are paths ('LIDC-IDRI-1007/scan648/nodule...'): one part a line,
+            # so a row's label stays beside its row
+            row_axes[0].set_ylabel(row_title.replace("/", "/\n"), linespacing=1.0)
             row_axes[0].axis("on")
             row_axes[0].set_xticks([])
             row_axes[0].set_yticks([])
