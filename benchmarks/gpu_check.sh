@@ -14,6 +14,7 @@ DEVICE="${DEVICE:-cuda}"
 PROFILES="${PROFILES:-quick paper}"
 PACK="${PACK:-1,4,16}"
 SWEEP_PROFILE="${SWEEP_PROFILE:-quick}"
+SWEEP_DATASET="${SWEEP_DATASET:-lidc-phantom}"
 cd "$(dirname "$0")/.."
 OUT="${OUT:-benchmarks/gpu-check-$(date +%Y%m%d-%H%M%S)}"
 mkdir -p "$OUT"
@@ -38,6 +39,7 @@ done
 
 log "$SWEEP_PROFILE sweep on $DEVICE"
 timeout 90 rmdbench sweep --profile "$SWEEP_PROFILE" --device "$DEVICE" --noise 0.8 --seeds 0 \
+  --dataset "$SWEEP_DATASET" --workers 5 \
   --methods single,coteaching,jocor,trinet,rmd --out "$OUT/runs" > "$OUT/sweep.txt" 2>&1 \
   || log "sweep: exit $?"
 python - "$OUT" <<'PY' >> "$OUT/gpu_check.log" 2>&1

@@ -256,6 +256,8 @@ def bench_packed(
     trainer = Trainer.from_profile(profile, device)
     for method in methods:
         trainer.prepare(method)
+        # vmap cannot query a channels-last tensor's layout on CUDA (BatchNorm asks)
+        method.to(memory_format=torch.contiguous_format)
         method.train()
     packed = PackedMethods(methods)
     optimiser = torch.optim.Adam(packed.parameters.values(), lr=profile.learning_rate)
