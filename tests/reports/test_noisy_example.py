@@ -40,6 +40,7 @@ RESULT_KEYS = {
     "validation",
     "evaluation",  # one epoch: every rule's is the last, so no best-epoch files
     "conventions",
+    "nsd_convention",
     "provenance",
 }
 
