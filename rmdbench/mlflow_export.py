@@ -36,6 +36,7 @@ import pandas as pd
 
 from rmdbench.errors import MissingDependency, UserError
 from rmdbench.outputs import check_writable_dir
+from rmdbench.results import IDENTITY_COLUMNS
 from rmdbench.store import (
     CURVE_FILE,
     EVALUATION_RULES,
@@ -236,7 +237,7 @@ def final_metrics(record: Mapping, run_dir: Path) -> list[tuple[str, float]]:
         found.append((f"{rule}.epoch", entry.get("epoch")))
         cases_path = run_dir / evaluation_files(str(entry.get("files", rule)))[0]
         if cases_path.is_file():
-            means = pd.read_parquet(cases_path).select_dtypes("number").mean()
+            means = _measured(pd.read_parquet(cases_path)).select_dtypes("number").mean()
             found += [(f"{rule}.test_{key}", value) for key, value in means.items()]
     timings = record.get("timings") or {}
     found += [(key, timings.get(key)) for key in ("train_seconds", "seconds_per_iteration")]
@@ -249,10 +250,16 @@ def final_metrics(record: Mapping, run_dir: Path) -> list[tuple[str, float]]:
     return [(key, float(value)) for key, value in found if _finite_number(value)]
 
 
+def _measured(table: pd.DataFrame) -> pd.DataFrame:
+    """A run's table without its identity columns (``noise_ratio`` and ``seed`` are
+    numbers, but params of the run, not metrics)."""
+    return table.drop(columns=[column for column in IDENTITY_COLUMNS if column in table])
+
+
 def curve_metrics(curve: pd.DataFrame) -> list[tuple[str, float, int]]:
     """(name, value, epoch) of every recorded value of every numeric curve column."""
     found = []
-    numeric = curve.select_dtypes("number")
+    numeric = _measured(curve).select_dtypes("number")
     for column in numeric.columns:
         if column == STEP_COLUMN:
             continue

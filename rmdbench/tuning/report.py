@@ -88,6 +88,8 @@ def sweep_document(
     }
     if config.backbone is not None:
         document["backbone"] = config.backbone
+    if config.precision is not None:
+        document["precision"] = config.precision
     if config.cache_dir is not None:
         document["cache_dir"] = str(Path(config.cache_dir).resolve())
     if config.plugin:

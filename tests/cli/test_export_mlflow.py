@@ -126,3 +126,15 @@ def test_a_file_as_the_tracking_folder_is_one_line(runner, tmp_path, client_of):
     result = runner.invoke(app, ["export", "mlflow", str(STORE), "--tracking-uri", str(blocker)])
     assert result.exit_code == 2, result.output
     assert "--tracking-uri" in result.output and len(result.output.strip().splitlines()) == 1
+
+
+def test_a_tables_identity_columns_are_not_logged_as_metrics():
+    """New runs' tables start with their identity (noise_ratio and seed are numbers):
+    params of the run, never per-epoch metrics."""
+    from rmdbench.mlflow_export import curve_metrics
+
+    curve = pd.DataFrame(
+        {"run": ["r", "r"], "noise_ratio": [0.8, 0.8], "seed": [1, 1], "epoch": [0, 1],
+         "val_dsc": [0.5, 0.6]}
+    )  # fmt: skip
+    assert {name for name, _, _ in curve_metrics(curve)} == {"val_dsc"}

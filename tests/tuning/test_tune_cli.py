@@ -155,3 +155,16 @@ def test_done_runs_without_validation_scores_are_refused_before_training(tuned, 
     assert "1 done run(s) of this tuning grid" in result.output
     assert "recorded before runs kept validation scores" in result.output
     assert {item: item.stat().st_mtime_ns for item in out.rglob("*")} == before  # nothing
+
+
+def test_sweep_file_keeps_the_precision_asked_for(runner, tmp_path):
+    """A tune run with --precision writes it into its sweep files, so rerunning one plans
+    the same runs (without it they would be the profile's fp32 runs, other names)."""
+    out = tmp_path / "runs"
+    tune = overridden(TUNE, ["--methods", "single", "--precision", "fp32", "--out", str(out)])
+    result = runner.invoke(app, tune)
+    assert result.exit_code == 0, result.output
+    sweep_file = out / "tuning" / SWEEP_FILE.format(rule="noisy-val")
+    assert "precision: fp32" in sweep_file.read_text()
+    rerun = runner.invoke(app, ["sweep", "--config", str(sweep_file), "--dry-run"])
+    assert "1 runs in the grid: 1 done, 0 to train" in rerun.output
