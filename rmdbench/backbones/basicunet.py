@@ -4,7 +4,8 @@ checked on a network that is not the paper's.
 
 monai is an optional dependency: it is imported only when this backbone is chosen or
 built, and choosing it without monai installed is a one-line error naming
-``pip install monai``. The encoder stages are MONAI's own modules; ``forward`` runs them in
+``pip install "rmdbench[monai]"``. The encoder stages are MONAI's own modules; ``forward``
+runs them in
 MONAI's order and adds the model augmentation every backbone offers (dropout after each
 encoder stage, ``feature_dropout=True``).
 """
@@ -23,7 +24,7 @@ from rmdbench.registry import BACKBONES
 #: MONAI's default features (32, 32, 64, 128, 256, 32) as multiples of its first width: a
 #: profile's base width w gives (w, w, 2w, 4w, 8w, w)
 WIDTH_MULTIPLES = (1, 1, 2, 4, 8, 1)
-INSTALL_FIX = "pip install monai"
+INSTALL_FIX = 'pip install "rmdbench[monai]"'
 NORMALISATION = {"instance": ("instance", {"affine": True}), "batch": "batch"}
 
 

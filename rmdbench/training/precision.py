@@ -38,7 +38,7 @@ def cpu_has_native_bf16(flags: set[str] | None = None) -> bool:
 def bf16_unsupported_reason(device: torch.device, flags: set[str] | None = None) -> str | None:
     """Why ``device`` cannot train in bf16 at speed, or None when it can."""
     if device.type == "cuda":
-        if torch.cuda.is_bf16_supported(including_emulation=False):
+        if torch.cuda.get_device_capability(device) >= (8, 0):  # Ampere and newer
             return None
         name = torch.cuda.get_device_name(device)
         return f"GPU {name} has no native bf16 (it needs Ampere or newer)"

@@ -159,9 +159,9 @@ def test_basicunet_without_monai_names_the_install(runner, tmp_path, monkeypatch
     result, out = sweep(runner, tmp_path, "--backbone", "basicunet")
     assert result.exit_code == 2, result.output
     lines = result.output.strip().splitlines()
-    assert len(lines) == 1 and "pip install monai" in lines[0], result.output
+    assert len(lines) == 1 and "rmdbench[monai]" in lines[0], result.output
     assert not out.exists()
-    with pytest.raises(UserError, match="pip install monai"):
+    with pytest.raises(UserError, match=r"rmdbench\[monai\]"):
         BasicUNetBackbone(1, 1, 4)
 
 
