@@ -58,7 +58,9 @@ def resolve_backbone(
                 f"backbone '{DEFAULT_BACKBONE}' has no parameters (its width is the profile's "
                 "base_width); write --backbone unet"
             )
-        return default_backbone(spatial_dims), {}
+        name = default_backbone(spatial_dims)
+        check_crop(name, BACKBONES.get(name), crop_size)
+        return name, {}
     chosen = backbone_class(name)
     if chosen.Params is None:
         if options:
@@ -70,13 +72,19 @@ def resolve_backbone(
     else:
         params = params_dict(build_params(chosen.Params, options, f"backbone '{name}'"))
     check_fits(name, chosen, spatial_dims, dataset)
+    check_crop(name, chosen, crop_size)
+    chosen.check_available()
+    return name, params
+
+
+def check_crop(name: str, chosen: type[Backbone], crop_size: int | None) -> None:
+    """A crop smaller than the backbone's pooling can take is refused when the sweep is
+    planned, not by every run failing in its first forward pass."""
     if crop_size is not None and crop_size < chosen.min_crop:
         raise UserError(
             f"backbone '{name}' needs crops of at least {chosen.min_crop} px and the profile's "
             f"crop_size is {crop_size}; give the profile crop_size={chosen.min_crop} or more"
         )
-    chosen.check_available()
-    return name, params
 
 
 def check_fits(name: str, chosen: type[Backbone], spatial_dims: int, dataset: str) -> None:

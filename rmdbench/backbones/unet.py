@@ -53,6 +53,9 @@ class Up(nn.Module):
 class UNet(Backbone):
     """Depth-4 U-Net; widths w, 2w, 4w, 8w, 8w in the encoder."""
 
+    #: four 2x poolings: a smaller crop leaves the bottom stage nothing to pool
+    min_crop: ClassVar[int] = 16
+
     spatial_dims: ClassVar[int] = 2
 
     def __init__(self, in_channels: int = 1, out_channels: int = 1, base_width: int = 64) -> None:

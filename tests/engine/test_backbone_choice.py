@@ -174,3 +174,23 @@ def test_a_sweep_file_and_tune_take_the_backbone(tmp_path):
     profile = get_profile(config.profile, backbone=config.backbone)
     assert profile.backbone == "basicunet[dropout=0.1]"
     assert profile.name == "tiny[backbone=basicunet[dropout=0.1]]"
+
+
+def test_the_default_unet_refuses_a_crop_its_pooling_cannot_take(runner, tmp_path):
+    """Four poolings: 16 px is the smallest crop the U-Net runs on, and a smaller one is
+    refused when the sweep is planned, instead of failing every run."""
+    import torch
+
+    from rmdbench.backbones.unet import UNet2D
+    from rmdbench.cli import app
+
+    network = UNet2D(1, 1, 4).eval()
+    assert network(torch.rand(1, 1, 16, 16)).shape == (1, 1, 16, 16)
+    with pytest.raises(RuntimeError):
+        network(torch.rand(1, 1, 8, 8))
+    out = tmp_path / "runs"
+    arguments = ["--dataset", "toy-disks", "--methods", "single", "--out", str(out)]
+    result = runner.invoke(app, ["sweep", "--profile", "tiny[crop_size=8]", *arguments])
+    assert result.exit_code == 2
+    assert result.output.strip().count("\n") == 0 and "crop_size=16" in result.output
+    assert not out.exists()
