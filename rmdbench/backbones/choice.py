@@ -16,10 +16,9 @@ import difflib
 from rmdbench.backbones.base import Backbone
 from rmdbench.errors import UserError
 from rmdbench.params import build_params, params_dict, parse_component
+from rmdbench.profiles import DEFAULT_BACKBONE  # the paper's U-Net, 2D or 3D as the data
 from rmdbench.registry import BACKBONES, UnknownName
 
-#: a profile's backbone unless told otherwise: the paper's U-Net, 2D or 3D as the data
-DEFAULT_BACKBONE = "unet"
 BY_DIMS = {2: "unet2d", 3: "unet3d"}
 
 

@@ -41,7 +41,7 @@ def bench(
     out: Annotated[Path, typer.Option(help="Where the JSON goes.")] = Path("benchmarks"),
 ) -> None:
     """Time one training iteration of each method; ratios to single; a breakdown."""
-    from rmdbench.bench import BadPack, TooFewIterations, plan_bench, run_bench, write_bench
+    from rmdbench.bench import TooFewIterations, plan_bench, run_bench, write_bench
     from rmdbench.outputs import check_writable_dir
     from rmdbench.training.precision import check_precision
     from rmdbench.training.trainer import select_device
@@ -61,8 +61,6 @@ def bench(
         report_data = run_bench(names, chosen, chosen_device, settings)
     except TooFewIterations:
         raise fail("--iterations must be at least 1") from None
-    except BadPack as error:
-        raise fail(str(error)) from None
     except UserError as error:
         raise fail(str(error)) from None
     table = Table(title=f"training iteration · profile {profile} · {report_data['device']}")
