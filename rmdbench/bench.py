@@ -37,7 +37,7 @@ from rmdbench.contracts.method import MethodContext
 from rmdbench.errors import UserError
 from rmdbench.params import split_top_level
 from rmdbench.plugins import load_builtins
-from rmdbench.profiles import PRECISIONS, Profile, get_profile
+from rmdbench.profiles import DEFAULT_BACKBONE, PRECISIONS, Profile, get_profile
 from rmdbench.provenance import provenance
 from rmdbench.registry import BACKBONES, METHODS
 from rmdbench.training.packing import PackedMethods
@@ -105,6 +105,11 @@ def plan_bench(
     if precision is not None and precision not in PRECISIONS:
         raise UserError(f"unknown precision '{precision}'; use {' or '.join(PRECISIONS)}")
     chosen = get_profile(profile)
+    if chosen.backbone != DEFAULT_BACKBONE:  # what bench_method builds: the paper's U-Net
+        raise UserError(
+            f"bench times the paper's U-Net, not backbone '{chosen.backbone}'; "
+            "bench a profile without backbone=..."
+        )
     chosen = dataclasses.replace(
         chosen, precision=precision or chosen.precision, compile=compile_networks
     )

@@ -176,3 +176,11 @@ def test_bench_pack_zero_is_one_line_exit_2(runner, tmp_path):
     assert result.exit_code == 2
     assert result.output.strip().count("\n") == 0 and "--pack" in result.output
     assert not any(out.glob("*.json")) if out.exists() else True
+
+
+def test_bench_refuses_a_profile_whose_backbone_it_would_not_build():
+    from rmdbench.bench import plan_bench
+    from rmdbench.errors import UserError
+
+    with pytest.raises(UserError, match="bench times the paper's U-Net"):
+        plan_bench(None, "tiny[backbone=basicunet]")
