@@ -33,7 +33,7 @@ import torch
 from torch.profiler import ProfilerActivity, profile
 from torch.utils.flop_counter import FlopCounterMode
 
-from rmdbench.contracts.method import MethodContext
+from rmdbench.contracts.method import Method, MethodContext
 from rmdbench.errors import UserError
 from rmdbench.params import split_top_level
 from rmdbench.plugins import load_builtins
@@ -135,14 +135,23 @@ def _synchronise(device: torch.device) -> None:
         torch.cuda.synchronize(device)
 
 
+def bench_instance(name: str, profile: Profile, init_seed: int | None = None) -> Method:
+    """Method ``name`` at its defaults on the paper's 2D U-Net of the profile's width, one
+    input channel and one logit; with ``init_seed``, its networks start from that seed's
+    weights (``MethodContext``), so packed runs are distinct runs."""
+    backbone = BACKBONES.get("unet2d")
+    context = MethodContext(
+        build_backbone=lambda: backbone(1, 1, profile.base_width), init_seed=init_seed
+    )
+    return METHODS.get(name).create({}, context)
+
+
 def bench_method(
     name: str, profile: Profile, device: torch.device, settings: BenchSettings
 ) -> dict[str, object]:
     """Median seconds per iteration, images/s, peak memory and the breakdown of one method."""
     torch.manual_seed(0)
-    backbone = BACKBONES.get("unet2d")
-    context = MethodContext(build_backbone=lambda: backbone(1, 1, profile.base_width))
-    method = METHODS.get(name).create({}, context)
+    method = bench_instance(name, profile)
     trainer = Trainer.from_profile(profile, device)
     trainer.prepare(method)
     optimiser = trainer.make_optimiser(method)
@@ -248,16 +257,7 @@ def bench_packed(
 ) -> dict[str, object]:
     """Seconds per packed iteration of ``runs`` runs of one method (one vmapped step over
     stacked networks, one backward, one Adam), and the images per second it trains."""
-    backbone = BACKBONES.get("unet2d")
-    methods = [
-        METHODS.get(name).create(
-            {},
-            MethodContext(
-                build_backbone=lambda: backbone(1, 1, profile.base_width), init_seed=index
-            ),
-        )
-        for index in range(runs)
-    ]
+    methods = [bench_instance(name, profile, init_seed=index) for index in range(runs)]
     trainer = Trainer.from_profile(profile, device)
     for method in methods:
         trainer.prepare(method)

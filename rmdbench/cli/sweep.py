@@ -256,7 +256,7 @@ def sweep(
         runs_to_train,
         survey,
     )
-    from rmdbench.training.precision import check_precision
+    from rmdbench.training.precision import check_precision_here
     from rmdbench.training.trainer import select_device
 
     flags = {key: given[key] for key in config_keys() if given.get(key) is not None}
@@ -296,8 +296,7 @@ def sweep(
                 raise PluginsNotLoaded(f"{error.kind} '{error.name}'", plugins) from None
             raise
         chosen_device = select_device(options.device)  # fails here, not in every worker
-        if executor_name != "slurm":  # a SLURM node's device is checked when its run starts
-            check_precision(chosen_profile.precision, chosen_device)
+        check_precision_here(chosen_profile.precision, chosen_device, executor_name)
         store = RunStore(options.out)
         states = survey(specs, store)
         say(grid_summary(states, options.retry_failed))

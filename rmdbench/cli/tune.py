@@ -60,7 +60,7 @@ def tune(**given: Any) -> None:
         runs_to_train,
         survey,
     )
-    from rmdbench.training.precision import check_precision
+    from rmdbench.training.precision import check_precision_here
     from rmdbench.training.trainer import select_device
     from rmdbench.tuning import (
         check_rule,
@@ -104,8 +104,7 @@ def tune(**given: Any) -> None:
         )
         plan = plan_tuning(options, chosen_profile, search)
         chosen_device = select_device(options.device)
-        if executor_name != "slurm":  # a SLURM node's device is checked when its run starts
-            check_precision(chosen_profile.precision, chosen_device)
+        check_precision_here(chosen_profile.precision, chosen_device, executor_name)
         store = RunStore(options.out)
         states = survey(plan.specs, store)
         check_scored(plan, store, states)

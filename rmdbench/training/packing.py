@@ -88,8 +88,8 @@ class PackedMethods:
         """The K methods with their trained parameters and statistics copied back."""
         with torch.no_grad():
             for index, method in enumerate(self.methods):
-                own = dict(_TrainingStep(method, self.generator).named_parameters())
-                own.update(_TrainingStep(method, self.generator).named_buffers())
+                step = _TrainingStep(method, self.generator)
+                own = {**dict(step.named_parameters()), **dict(step.named_buffers())}
                 for name, stacked in {**self.parameters, **self.buffers}.items():
                     own[name].copy_(stacked[index])
         return self.methods

@@ -62,3 +62,10 @@ def check_precision(precision: str, device: torch.device, flags: set[str] | None
         raise PrecisionUnsupported(
             f"precision bf16 refused: {reason}; use --precision fp32", device.type
         )
+
+
+def check_precision_here(precision: str, device: torch.device, executor: str) -> None:
+    """``check_precision`` before a sweep trains, on the device this machine resolved;
+    skipped for SLURM, whose nodes may have another device (each run checks its own)."""
+    if executor != "slurm":
+        check_precision(precision, device)
