@@ -23,7 +23,7 @@ COMMITTED_REPORTS = [
         "docs/memorise/report-best-clean-val",
         ["--reference", "single", "--evaluate", "best-clean-val"],
     ),
-    ("docs/replication/v2/data", "docs/replication/v2/report", ["--reference", "rmd"]),
+    ("docs/replication/data", "docs/replication/report", ["--reference", "rmd"]),
 ]
 
 
