@@ -5,7 +5,8 @@ the report's ``FigureOptions`` leave them out, and returns the PNG's path; one p
 setting (per setting and ratio for the memorisation and learning curves). Sizes, fonts
 and colours come from one style sheet (``reports.style``): a method has the same colour
 in every figure, legends sit below the panels, outside the data, and surface distances
-are drawn on a log axis in their unit with the empty-mask penalty marked.
+are drawn on a log axis in their unit with the empty-mask penalty marked (its value in
+the legend, where no data can be under it).
 
 The band rule (``mean_and_band``, ``draw_runs``): a line is the mean over seeds of run
 scores; where 3 or more seeds ran, a band shows the 95% percentile-bootstrap interval of
@@ -86,7 +87,7 @@ def legend_below(figure: plt.Figure, axes: list) -> None:
     for axis in axes:
         for handle, label in zip(*axis.get_legend_handles_labels(), strict=True):
             entries.setdefault(label, handle)
-    entries = dict(sorted(entries.items(), key=lambda item: (item[0] == PENALTY_LABEL, item[0])))
+    entries = dict(sorted(entries.items(), key=lambda item: (is_penalty(item[0]), item[0])))
     if entries:
         figure.legend(
             list(entries.values()),
@@ -96,10 +97,16 @@ def legend_below(figure: plt.Figure, axes: list) -> None:
         )
 
 
-def _labels(methods, metric: str = "dsc") -> list[str]:
-    """The legend's labels: the methods, and the penalty mark for a distance."""
+def is_penalty(label: str) -> bool:
+    """Whether a legend label is the penalty mark's (``penalty_label``): listed last."""
+    return str(label).startswith(PENALTY_LABEL)
+
+
+def _labels(methods, metric: str = "dsc", penalty: str = PENALTY_LABEL) -> list[str]:
+    """The legend's labels: the methods, and the penalty mark (``penalty_label``) for a
+    distance."""
     labels = sorted({str(method) for method in methods})
-    return [*labels, PENALTY_LABEL] if is_distance(metric) else labels
+    return [*labels, penalty] if is_distance(metric) else labels
 
 
 def _metric_name(metric: str) -> str:
@@ -131,9 +138,30 @@ def penalty_range(cases: pd.DataFrame, metric: str) -> tuple[float, float] | Non
     return float(values.min()), float(values.max())
 
 
-def distance_axis(axis, cases: pd.DataFrame, metric: str, horizontal: bool = False) -> None:
+def penalty_label(cases: pd.DataFrame, metric: str) -> str:
+    """The legend entry of the empty-mask penalty mark, with its value over every case of
+    the figure: 'empty-mask penalty (image diagonal 45.3 mm)', a range when cases differ.
+    The value is in the legend, not written on the panel: at the top of a box plot's
+    axis, where the penalised cases sit, a label on the line covered boxes and fliers."""
+    penalty = penalty_range(cases, metric)
+    if penalty is None:
+        return PENALTY_LABEL
+    low, high = penalty
+    unit = hd_unit(cases)
+    value = f"{high:.1f}" if math.isclose(low, high) else f"{low:.1f}–{high:.1f}"
+    return f"{PENALTY_LABEL} (image diagonal {value} {unit})"
+
+
+def distance_axis(
+    axis,
+    cases: pd.DataFrame,
+    metric: str,
+    horizontal: bool = False,
+    label: str = PENALTY_LABEL,
+) -> None:
     """A surface distance on a log axis, with the empty-mask penalty marked: a dotted
-    line at its value, or a band over its values when they differ between cases."""
+    line at its value, or a band over its values when they differ between cases, named
+    in the legend by ``label`` (``penalty_label`` of the whole figure's cases)."""
     if not is_distance(metric):
         return
     (axis.set_xscale if horizontal else axis.set_yscale)("log")
@@ -145,23 +173,10 @@ def distance_axis(axis, cases: pd.DataFrame, metric: str, horizontal: bool = Fal
     if penalty is None:
         return
     low, high = penalty
-    unit = hd_unit(cases)
-    same = math.isclose(low, high)
-    text = (
-        f"image diagonal {high:.1f} {unit}"
-        if same
-        else f"image diagonal {low:.1f}–{high:.1f} {unit}"
-    )
-    if horizontal:
-        mark = axis.axvline(high, color=NEUTRAL, linestyle=":", linewidth=1, label=PENALTY_LABEL)
-        if not same:
-            axis.axvspan(low, high, color=NEUTRAL, alpha=0.15, linewidth=0)
-        axis.text(high, 1, text, transform=mark.get_transform(), ha="right", va="top", rotation=90)
-        return
-    mark = axis.axhline(high, color=NEUTRAL, linestyle=":", linewidth=1, label=PENALTY_LABEL)
-    if not same:
-        axis.axhspan(low, high, color=NEUTRAL, alpha=0.15, linewidth=0)
-    axis.text(1, high, text, transform=mark.get_transform(), ha="right", va="top")
+    line, span = (axis.axvline, axis.axvspan) if horizontal else (axis.axhline, axis.axhspan)
+    line(high, color=NEUTRAL, linestyle=":", linewidth=1, label=label)
+    if not math.isclose(low, high):
+        span(low, high, color=NEUTRAL, alpha=0.15, linewidth=0)
 
 
 def mean_and_band(samples: np.ndarray) -> pd.DataFrame:
@@ -228,8 +243,9 @@ def plot_metric_vs_ratio(
     groups = setting_groups(cases)
     row = row_column(cases)
     options = _options(options, cases[row])
+    penalty = penalty_label(cases, metric)
     with paper_style():
-        figure, axes = _panels(len(groups), _labels(cases[row], metric))
+        figure, axes = _panels(len(groups), _labels(cases[row], metric, penalty))
         for axis, (title, group) in zip(axes, groups, strict=True):
             runs = per_run_means(group, metric, row)
             for method, lines in runs.groupby(row):
@@ -239,7 +255,7 @@ def plot_metric_vs_ratio(
             axis.set_xlabel("noise ratio r")
             axis.set_ylabel(metric_label(metric, group, "run mean"))
             if is_distance(metric):
-                distance_axis(axis, group, metric)
+                distance_axis(axis, group, metric, label=penalty)
             else:
                 axis.set_ylim(0, 1.02)
         legend_below(figure, axes)
@@ -327,15 +343,16 @@ def plot_case_boxes(
     groups = setting_groups(cases)
     row = row_column(cases)
     options = _options(options, cases[row])
+    penalty = penalty_label(cases, metric)
     with paper_style():
-        figure, axes = _panels(len(groups), _labels(cases[row], metric))
+        figure, axes = _panels(len(groups), _labels(cases[row], metric, penalty))
         for axis, (title, group) in zip(axes, groups, strict=True):
             _boxes(axis, group, metric, row, options)
             axis.set_title(f"{title} (per test case, seeds pooled)")
             axis.set_xlabel("noise ratio r")
             axis.set_ylabel(metric_label(metric, group))
             axis.grid(False, axis="x")
-            distance_axis(axis, group, metric)
+            distance_axis(axis, group, metric, label=penalty)
         legend_below(figure, axes)
         return save_figure(figure, path, options.formats)
 
@@ -394,8 +411,9 @@ def plot_realised_noise(
             for method, name in zip(runs[row], runs[setting], strict=True)
         }
     )
+    penalty = penalty_label(cases, metric)
     with paper_style():
-        figure, axes = _panels(1, [*entries, *_labels([], metric)])
+        figure, axes = _panels(1, [*entries, *_labels([], metric, penalty)])
         axis = axes[0]
         for method, points in runs.groupby(row):
             colour = options.colour(method)
@@ -417,7 +435,7 @@ def plot_realised_noise(
         axis.set_xlabel("realised label quality:\nmean Dice of training masks vs clean")
         axis.set_ylabel(metric_label(metric, cases, "run mean"))
         axis.set_title("one point per run, least-squares line per method")
-        distance_axis(axis, cases, metric)
+        distance_axis(axis, cases, metric, label=penalty)
         legend_below(figure, axes)
         return save_figure(figure, path, options.formats)
 

@@ -11,6 +11,10 @@ gives one fingerprint in every process and on every machine:
 
 For a class, every module of its ancestry down to (not including) the registry's base
 class counts: a plug-in that subclasses a built-in method changes with either file.
+
+A worker checks the fingerprints a run was planned with against the code it imported
+itself (``check_planned_code``) before training it: a plug-in file edited between planning
+and training would otherwise train under the name of the code it replaced.
 """
 
 from __future__ import annotations
@@ -22,6 +26,12 @@ from functools import cache
 from importlib import metadata
 from pathlib import Path
 from types import ModuleType
+from typing import TYPE_CHECKING
+
+from rmdbench.errors import UserError
+
+if TYPE_CHECKING:
+    from rmdbench.run import RunSpec
 
 #: the attribute ``rmdbench.plugins.load_plugin_file`` sets on a plug-in file's module: the
 #: sha256 of the bytes it executed (the file may change on disk after it was loaded)
@@ -109,3 +119,61 @@ def _distributions_of() -> dict[str, list[str]]:
     """Top-level import name -> the installed distributions providing it (read once: it
     scans every installed package's metadata)."""
     return metadata.packages_distributions()
+
+
+class PlannedCodeChanged(UserError):
+    """A run's method, noise model, backbone or dataset code is not the code its sweep was
+    planned with (``spec.code``): the file changed between planning and training."""
+
+
+def check_planned_code(spec: RunSpec) -> None:
+    """Raise ``PlannedCodeChanged`` (one line: the component, its file and the fix) when
+    the code this process would train ``spec`` with is not what the sweep planned, since
+    the run's record and name would claim the planned code. A spec without ``code`` (not
+    planned by a sweep) and a component not registered here (its run fails on that, by
+    name) are not checked."""
+    for component, planned in sorted(spec.code.items()):
+        found = _planned_component(spec, component)
+        if found is None:
+            continue
+        factory, base, what = found
+        now = code_fingerprint(factory, base)
+        if now != planned:
+            files = ", ".join(_source_files(factory, base)) or "its source"
+            raise PlannedCodeChanged(
+                f"{what} changed since the sweep was planned ({files}: fingerprint "
+                f"{planned}, now {now}); re-plan the sweep (run the same sweep command "
+                "again) so its runs are named by the code they train with"
+            )
+
+
+def _planned_component(spec: RunSpec, component: str) -> tuple[object, type | None, str] | None:
+    """The registered factory a ``spec.code`` entry fingerprints, the base class left out
+    of its hash (as the sweep's plan hashed it) and its name in words; None when that
+    name is not registered in this process, or the entry is not one of the four."""
+    from rmdbench.backbones.base import Backbone
+    from rmdbench.contracts.method import Method
+    from rmdbench.contracts.noise_model import NoiseModel
+    from rmdbench.registry import BACKBONES, DATASETS, METHODS, NOISE_MODELS
+
+    known = {
+        "method": (METHODS, spec.method, Method),
+        "noise_model": (NOISE_MODELS, spec.noise_model, NoiseModel),
+        "backbone": (BACKBONES, spec.backbone, Backbone),
+        "dataset": (DATASETS, spec.dataset, None),
+    }
+    if component not in known:
+        return None
+    registry, name, base = known[component]
+    if name not in registry:
+        return None
+    return registry.get(name), base, f"{registry.kind} '{name}'"
+
+
+def _source_files(factory: object, base: type | None) -> list[str]:
+    """The files whose bytes make ``factory``'s fingerprint (one for a plug-in file)."""
+    return [
+        str(module.__file__)
+        for module in _defining_modules(factory, base)
+        if getattr(module, "__file__", None)
+    ]

@@ -115,8 +115,10 @@ def get_profile(text: str, precision: str | None = None, backbone: str | None = 
         overrides = {**overrides, "precision": precision}
     if backbone is not None:
         overrides = {**overrides, "backbone": backbone}
-    if "backbone" in overrides:  # one spelling, one name: 'unet [ ]' is 'unet'
-        overrides["backbone"] = canonical_component(str(overrides["backbone"]))
+    if "backbone" in overrides:  # one network, one name (rmdbench.backbones.choice)
+        from rmdbench.backbones.choice import canonical_backbone  # it imports this module
+
+        overrides["backbone"] = canonical_backbone(str(overrides["backbone"]))
     try:
         base = PROFILES[name]
     except KeyError:
@@ -136,15 +138,6 @@ def get_profile(text: str, precision: str | None = None, backbone: str | None = 
         if key != "name" and value != getattr(base, key)
     ]
     return replace(changed, name=f"{name}[{','.join(differing)}]")
-
-
-def canonical_component(text: str) -> str:
-    """``NAME[key=value,...]`` written one way (no spaces, no empty brackets), so the same
-    choice always gives the same profile name."""
-    name, options = parse_component(text)
-    if not options:
-        return name
-    return f"{name}[{','.join(f'{key}={value}' for key, value in options.items())}]"
 
 
 def profile_threads(profile: dict) -> int:

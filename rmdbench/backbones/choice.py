@@ -15,7 +15,9 @@ import difflib
 
 from rmdbench.backbones.base import Backbone
 from rmdbench.errors import UserError
+from rmdbench.labels import format_value, label, parameter_differences
 from rmdbench.params import build_params, params_dict, parse_component
+from rmdbench.plugins import load_builtins
 from rmdbench.profiles import DEFAULT_BACKBONE  # the paper's U-Net, 2D or 3D as the data
 from rmdbench.registry import BACKBONES, UnknownName
 
@@ -74,6 +76,47 @@ def resolve_backbone(
     check_crop(name, chosen, crop_size)
     chosen.check_available()
     return name, params
+
+
+def canonical_backbone(text: str) -> str:
+    """A backbone choice written one way, so one network is one profile name and one run
+    identity however it was asked for: options sorted, parameters at their default left
+    out, values spelt as the labels of methods spell them (``rmdbench.labels``):
+    ``basicunet[norm=batch, dropout=0.10]`` and ``basicunet[dropout=0.1,norm=batch,
+    upsample=deconv]`` are both ``basicunet[dropout=0.1,norm=batch]``. A name that is not
+    registered here (a plug-in a dry run does not load), or parameters the backbone
+    refuses, keep their text with the options sorted: ``resolve_backbone`` refuses them,
+    in one line, when the sweep is planned."""
+    name, options = parse_component(text)
+    load_builtins()
+    if not options or name == DEFAULT_BACKBONE or name not in BACKBONES:
+        return label(name, dict(sorted(options.items())))
+    chosen = BACKBONES.get(name)
+    if chosen.Params is None:
+        return label(name, dict(sorted(options.items())))
+    try:
+        given = params_dict(build_params(chosen.Params, options, f"backbone '{name}'"))
+    except UserError:
+        return label(name, dict(sorted(options.items())))
+    differing = parameter_differences(given, _defaults(chosen.Params))
+    return label(name, {key: _exact(value) for key, value in differing.items()})
+
+
+def _defaults(params_class: type) -> dict:
+    """The parameters a backbone takes when none is given; {} when some are required (then
+    every parameter is written out)."""
+    try:
+        return params_dict(params_class())
+    except (TypeError, ValueError, UserError):
+        return {}
+
+
+def _exact(value: object) -> object:
+    """A float as written by the labels (``0.1``) when that reads back as the same number,
+    else in full: two values never share one name (``{:g}`` keeps six digits)."""
+    if isinstance(value, float) and float(format_value(value)) != value:
+        return repr(value)
+    return value
 
 
 def check_crop(name: str, chosen: type[Backbone], crop_size: int | None) -> None:

@@ -21,6 +21,7 @@ import torch
 
 from rmdbench.data.base import SegmentationData
 from rmdbench.data.resolve import load_dataset
+from rmdbench.fingerprint import check_planned_code
 from rmdbench.profiles import Profile
 from rmdbench.progress import Track
 from rmdbench.run import RunSpec, execute_run
@@ -166,11 +167,12 @@ def run_task(
             )
 
         try:
+            check_planned_code(spec)  # the code imported here is the code the run names
             device = select_device(settings.device)
             data = datasets.get(spec.dataset, profile.crop_size)
         except Exception as error:  # noqa: BLE001 - recorded like a training failure
             message = f"could not start: {type(error).__name__}: {error}"
-            record_failure(store, spec, message, traceback.format_exc())
+            record_failure(store, spec, message, traceback.format_exc(), locked=True)
             seconds = time.perf_counter() - started
             return TaskReport(name, TaskOutcome.FAILED, seconds, error=message)
         outcome = execute_run(
@@ -193,26 +195,37 @@ def free_device_memory(device: torch.device) -> None:
         torch.cuda.empty_cache()
 
 
-def record_failure(store: RunStore, spec: RunSpec, message: str, details: str = "") -> bool:
+def record_failure(
+    store: RunStore, spec: RunSpec, message: str, details: str = "", *, locked: bool = False
+) -> bool:
     """Write a failed record for a run whose process could not (it died, or its job ended
     without a result). Skipped if the run is done or locked by a live process; True if
-    written (a damaged record there is set aside to ``.damaged/`` by the staging)."""
+    written (a damaged record there is set aside to ``.damaged/`` by the staging).
+    ``locked``: the caller holds the run's lock (a run that could not start); taking it
+    again would fail (a second flock on the file, even in one process) and record nothing."""
+    if locked:
+        return _write_failure(store, spec, message, details)
     lock = store.lock(spec.run_name)
     if not lock.acquire():
         return False
     try:
-        if store.is_done(spec.run_name):
-            return False
-        store.remove_stale_staging(spec.run_name, locked=True)
-        with store.staging(spec.run_name) as staging:
-            write_json(staging / SPEC_FILE, spec.as_dict())
-            write_json(
-                staging / FAILED_FILE,
-                {"error": message, "traceback": details, "spec": spec.as_dict()},
-            )
-        return True
+        return _write_failure(store, spec, message, details)
     finally:
         lock.release()
+
+
+def _write_failure(store: RunStore, spec: RunSpec, message: str, details: str) -> bool:
+    """The failed record itself, written by a holder of the run's lock."""
+    if store.is_done(spec.run_name):
+        return False
+    store.remove_stale_staging(spec.run_name, locked=True)
+    with store.staging(spec.run_name) as staging:
+        write_json(staging / SPEC_FILE, spec.as_dict())
+        write_json(
+            staging / FAILED_FILE,
+            {"error": message, "traceback": details, "spec": spec.as_dict()},
+        )
+    return True
 
 
 class Executor(ABC):

@@ -123,8 +123,10 @@ class SlurmOptions:
     def mem_gb(self) -> float | None:
         return None if self.mem is None else parse_memory_gb(self.mem)
 
-    def check(self) -> None:
-        """Problems a user can fix, before anything is submitted or written."""
+    def check(self) -> SlurmOptions:
+        """Problems a user can fix, before anything is submitted or written. Returns these
+        options ``fitted`` to the partition the check read: build the executor from them,
+        since ``fitted`` on an unchecked copy asks sinfo a second time."""
         parse_slurm_time(self.time)  # a bad time or size raises here
         if self.mem is not None:
             parse_memory_gb(self.mem)
@@ -151,17 +153,20 @@ class SlurmOptions:
                 "--detach needs a real queue; the debug cluster runs in this process", "detach"
             )
         if self.cluster == "slurm":
-            self.check_cluster()
+            return self.check_cluster()
+        return self.fitted()  # off SLURM: no sinfo to ask
 
-    def check_cluster(self) -> None:
-        """The request against the partition (sinfo), then whatever else sbatch would
-        refuse (sbatch --test-only): nothing is submitted."""
+    def check_cluster(self) -> SlurmOptions:
+        """The request against the partition (sinfo, read once), then whatever else sbatch
+        would refuse (sbatch --test-only): nothing is submitted. Returns the options with
+        the GPUs per run filled in from that partition."""
         from rmdbench.executors import slurm_cluster
 
         partition = slurm_cluster.chosen_partition(slurm_cluster.read_partitions(), self.partition)
         slurm_cluster.check_fits(partition, self.gpus, self.time_minutes, self.mem_gb)
         fitted = self if self.gpus is not None else replace(self, gpus=partition.gpus)
         slurm_cluster.dry_submit(fitted.sbatch_flags())
+        return fitted
 
     def fitted(self) -> SlurmOptions:
         """These options with the GPUs per run filled in: what the partition offers (0

@@ -101,6 +101,49 @@ def test_the_default_keeps_the_run_names_of_the_committed_stores():
     assert get_profile("quick", backbone="unet") is get_profile("quick")
 
 
+@pytest.mark.parametrize(
+    "spellings",
+    [
+        (
+            "basicunet[features=8-8-16-32-64-8,dropout=0.1]",
+            "basicunet[dropout=0.1,features=8-8-16-32-64-8]",
+            "basicunet[ dropout=0.10 , features=8:8:16:32:64:8,upsample=deconv ]",
+        ),
+        ("basicunet", "basicunet[]", "basicunet[dropout=0,norm=instance,features=]"),
+    ],
+)
+def test_one_backbone_is_one_profile_name_and_one_run_however_written(spellings):
+    """Options in another order, a default written out, a value spelt otherwise: the same
+    network, so the same profile name and the same run (found done, one cell in reports)."""
+    profiles = [get_profile("tiny", backbone=text) for text in spellings]
+    profiles.append(get_profile(f"tiny[backbone={spellings[-1]}]"))
+    assert len({profile.name for profile in profiles}) == 1, [p.name for p in profiles]
+    assert len({profile.backbone for profile in profiles}) == 1
+    names = {
+        spec.run_name
+        for profile in profiles
+        for spec in plan_sweep(
+            datasets=["toy-disks"],
+            noise_models=["distortion"],
+            noise_ratios=[0.5],
+            methods=["single"],
+            seeds=[0],
+            profile=profile,
+        )
+    }
+    assert len(names) == 1, names
+
+
+def test_the_canonical_backbone_keeps_what_differs():
+    """Dropping defaults never merges two networks: a changed value stays, in full."""
+    assert get_profile("tiny", backbone="basicunet[norm=batch,dropout=0]").backbone == (
+        "basicunet[norm=batch]"
+    )
+    precise = get_profile("tiny", backbone="basicunet[dropout=0.123456789]")
+    assert precise.backbone == "basicunet[dropout=0.123456789]"
+    assert precise.name != get_profile("tiny", backbone="basicunet[dropout=0.123457]").name
+
+
 def test_the_default_is_the_unet_of_the_data():
     assert resolve_backbone("unet", 2) == ("unet2d", {})
     assert resolve_backbone("unet", 3) == ("unet3d", {})

@@ -169,15 +169,47 @@ def test_the_empty_mask_penalty_is_marked_at_its_value():
     )
     assert plots.penalty_range(cases, "hd95") == (60.0, 75.5)
     assert plots.penalty_range(cases.assign(empty_one=0.0), "hd95") is None
+    label = plots.penalty_label(cases, "hd95")
+    assert label == "empty-mask penalty (image diagonal 60.0–75.5 mm)"
+    assert plots.penalty_label(cases.assign(empty_one=0.0), "hd95") == plots.PENALTY_LABEL
     with paper_style():
         figure, axis = matplotlib.pyplot.subplots()
-        plots.distance_axis(axis, cases, "hd95")
-        lines = [line for line in axis.get_lines() if line.get_label() == plots.PENALTY_LABEL]
+        plots.distance_axis(axis, cases, "hd95", label=label)
+        lines = [line for line in axis.get_lines() if line.get_label() == label]
         texts = [text.get_text() for text in axis.texts]
         matplotlib.pyplot.close(figure)
     assert axis.get_yscale() == "log"
     assert len(lines) == 1 and lines[0].get_ydata()[0] == 75.5
-    assert texts == ["image diagonal 60.0–75.5 mm"]
+    assert texts == []  # the value is in the legend, never over the data
+
+
+@pytest.mark.parametrize("draw", ["plot_case_boxes", "plot_metric_vs_ratio"])
+def test_the_penalty_value_is_in_the_legend(store, tmp_path, monkeypatch, draw):  # noqa: F811
+    """Penalised cases sit at the top of a distance axis, right where a label on the
+    penalty line would be: the figures write its value in the legend below the panels."""
+    from rmdbench.reports.store_reader import load_store
+
+    cases = load_store(store).cases.copy()
+    penalised = np.arange(len(cases)) % 3 == 0
+    cases["empty_one"] = penalised.astype(float)
+    cases.loc[penalised, "hd95"] = 72.1
+    seen = {}
+
+    def record(figure, path, formats):
+        figure.canvas.draw()
+        renderer = figure.canvas.get_renderer()
+        axes = [axis for axis in figure.axes if axis.get_visible()]
+        (legend,) = figure.legends
+        seen["panel_texts"] = [text.get_text() for axis in axes for text in axis.texts]
+        seen["legend_texts"] = [text.get_text() for text in legend.get_texts()]
+        box = legend.get_window_extent(renderer)
+        seen["overlaps"] = [a for a in axes if box.overlaps(a.get_window_extent(renderer))]
+        return path
+
+    monkeypatch.setattr(plots, "save_figure", record)
+    getattr(plots, draw)(cases, tmp_path / "figure.png", "hd95")
+    assert seen["panel_texts"] == [] and seen["overlaps"] == []
+    assert seen["legend_texts"][-1] == "empty-mask penalty (image diagonal 72.1 mm)"
 
 
 def test_figure_formats_choose_the_files_and_refuse_without_png(store, runner, tmp_path):  # noqa: F811
