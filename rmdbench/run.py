@@ -9,6 +9,7 @@ import traceback
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from functools import partial
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -141,16 +142,32 @@ def _limit(indices: np.ndarray, limit: int | None) -> np.ndarray:
     return indices if limit is None else indices[:limit]
 
 
-def train_and_evaluate(
-    spec: RunSpec,
-    data: SegmentationData,
-    profile: Profile,
-    device: torch.device,
-    on_epoch: Callable[[int, int, dict], None] | None = None,
-    checkpointing: Checkpointing | None = None,
-) -> dict[str, object]:
-    """Train the method of ``spec`` on its noisy labels and score it on the clean test set.
-    Returns the tables and facts to store."""
+@dataclass
+class PreparedRun:
+    """One run ready to train: its noisy labels, its cases on the device and its method
+    built; what ``train_and_evaluate`` (one run) and ``train_and_evaluate_packed`` (K runs
+    of one pack) share before and after training."""
+
+    spec: RunSpec
+    data: SegmentationData
+    noisy: NoisyLabels
+    noisy_val: NoisyLabels
+    train_index: np.ndarray
+    val_index: np.ndarray
+    test_index: np.ndarray
+    train: DeviceData
+    val: DeviceData
+    test_images: DeviceData
+    noisy_val_labels: torch.Tensor
+    method: Method
+    started: float
+
+
+def prepare_run(
+    spec: RunSpec, data: SegmentationData, profile: Profile, device: torch.device
+) -> PreparedRun:
+    """The noisy labels of ``spec``, its training, validation and test cases on ``device``,
+    and its method, built from the run's seeds."""
     started = time.perf_counter()
     noise_class = NOISE_MODELS.get(spec.noise_model)
     noise_model = noise_class(
@@ -187,47 +204,148 @@ def train_and_evaluate(
     torch.manual_seed(seed_words("modules", spec.seed)[0])
     method = METHODS.get(spec.method).create(spec.method_params, context)
     check_precision(profile.precision, device)  # bf16 only where it is native
-    trainer = Trainer.from_profile(profile, device, on_epoch)
     noisy_val_labels = DeviceData.label_tensor(noisy_val.masks[val_index], device)
-    training = trainer.fit(
-        method,
+    return PreparedRun(
+        spec,
+        data,
+        noisy,
+        noisy_val,
+        train_index,
+        val_index,
+        test_index,
         train,
         val,
+        test_images,
+        noisy_val_labels,
+        method,
+        started,
+    )
+
+
+def train_and_evaluate(
+    spec: RunSpec,
+    data: SegmentationData,
+    profile: Profile,
+    device: torch.device,
+    on_epoch: Callable[[int, int, dict], None] | None = None,
+    checkpointing: Checkpointing | None = None,
+) -> dict[str, object]:
+    """Train the method of ``spec`` on its noisy labels and score it on the clean test set.
+    Returns the tables and facts to store."""
+    run = prepare_run(spec, data, profile, device)
+    trainer = Trainer.from_profile(profile, device, on_epoch)
+    training = trainer.fit(
+        run.method,
+        run.train,
+        run.val,
         seed=spec.seed,
         checkpointing=checkpointing,
-        noisy_val_labels=noisy_val_labels,
+        noisy_val_labels=run.noisy_val_labels,
     )
+    return finish_run(run, trainer, training)
+
+
+def train_and_evaluate_packed(
+    specs: list[RunSpec],
+    data: SegmentationData,
+    profile: Profile,
+    device: torch.device,
+    on_epochs: list[Callable[[int, int, dict], None] | None] | None = None,
+) -> list[dict[str, object] | BaseException]:
+    """``train_and_evaluate`` of K runs that differ by seed only, trained as one pack
+    (``Trainer.fit_packed``): per run its tables and facts, as ``train_and_evaluate`` gives
+    them, or the exception that ended that run (its preparation, its diverged loss or
+    its evaluation). An error of the pack's training itself (out of memory) is raised:
+    it ends every run."""
+    check_one_pack(specs)
+    on_epochs = on_epochs or [None] * len(specs)
+    runs: list[PreparedRun | BaseException] = []
+    for spec in specs:
+        try:
+            runs.append(prepare_run(spec, data, profile, device))
+        except Exception as error:  # noqa: BLE001 - that run fails, the others train
+            runs.append(error)
+    outputs: list[dict[str, object] | BaseException] = list(runs)
+    ready = [index for index, run in enumerate(runs) if isinstance(run, PreparedRun)]
+    if not ready:
+        return outputs
+    trainer = Trainer.from_profile(profile, device)
+    trained = trainer.fit_packed(
+        [runs[index].method for index in ready],
+        [runs[index].train for index in ready],
+        runs[ready[0]].val,  # one dataset and profile: the same clean validation cases
+        [specs[index].seed for index in ready],
+        [runs[index].noisy_val_labels for index in ready],
+        [on_epochs[index] for index in ready],
+    )
+    for index, training in zip(ready, trained, strict=True):
+        try:
+            if isinstance(training, BaseException):
+                raise training
+            outputs[index] = finish_run(runs[index], trainer, training)
+        except Exception as error:  # noqa: BLE001 - recorded for that run
+            outputs[index] = error
+    return outputs
+
+
+def check_one_pack(specs: list[RunSpec]) -> None:
+    """Runs that may train as one pack: at least one, and the same run but for the seed
+    (one method with its parameters, one dataset, noise and profile) of a method that
+    packs exactly; anything else is a ``ValueError`` (a grouping error upstream)."""
+    if not specs:
+        raise ValueError("a pack needs at least one run")
+    keys = {pack_key(spec) for spec in specs}
+    if len(keys) != 1:
+        raise ValueError("packed runs must differ by seed only (one method, dataset, profile)")
+    if not METHODS.get(specs[0].method).packs_exactly:
+        raise ValueError(f"method '{specs[0].method}' does not pack exactly; train it unpacked")
+
+
+def pack_key(spec: RunSpec) -> str:
+    """What runs of one pack share: the spec but its seed."""
+    return spec_key({key: value for key, value in spec.as_dict().items() if key != "seed"})
+
+
+def finish_run(run: PreparedRun, trainer: Trainer, training: TrainResult) -> dict[str, object]:
+    """Score a trained run on the clean test set (its last epoch and every best epoch) and
+    gather the tables and facts to store."""
+    data, method = run.data, run.method
     eval_start = time.perf_counter()
-    test = TestSet(test_images, data, test_index)
+    test = TestSet(run.test_images, data, run.test_index)
     predictions, cases = test.evaluate(trainer, method)
     evaluations = best_epoch_evaluations(training, trainer, method, test)
     last = training.curve[-1]
     validation = {
         "clean_dsc": last["val_dsc"],  # the last epoch's: the networks evaluated
         "noisy_dsc": last["val_noisy_dsc"],
-        **validation_noise(noisy_val, data.case_ids[val_index]),
+        **validation_noise(run.noisy_val, data.case_ids[run.val_index]),
     }
     eval_seconds = time.perf_counter() - eval_start
     # the profile may train on a subset: describe the noise of the labels actually used
-    used = noisy.realised["case_id"].isin(set(data.case_ids[train_index]))
+    noisy = run.noisy
+    used = noisy.realised["case_id"].isin(set(data.case_ids[run.train_index]))
     noisy = dataclasses.replace(noisy, realised=noisy.realised[used].reset_index(drop=True))
     return {
         "cases": cases,
         "curve": pd.DataFrame(training.curve),
         "realised": noisy.realised,
         "predictions": predictions,
-        "test_case_ids": data.case_ids[test_index],
+        "test_case_ids": data.case_ids[run.test_index],
         "noise_summary": noisy.summary(),
-        "noisy_example": noisy_example(data, noisy) if spec.noise_ratio > 0 else None,
+        "noisy_example": noisy_example(data, noisy) if run.spec.noise_ratio > 0 else None,
         "timings": {
             "train_seconds": training.train_seconds,
             "seconds_per_iteration": training.seconds_per_iteration,
             "iterations": training.iterations,
             "resumed_from_epoch": training.resumed_from_epoch,
             "eval_seconds": eval_seconds,
-            "total_seconds": time.perf_counter() - started,
+            "total_seconds": time.perf_counter() - run.started,
         },
-        "sizes": {"train": len(train_index), "val": len(val_index), "test": len(test_index)},
+        "sizes": {
+            "train": len(run.train_index),
+            "val": len(run.val_index),
+            "test": len(run.test_index),
+        },
         "validation": validation,
         "evaluations": evaluations,
     }
@@ -400,52 +518,102 @@ def execute_run(
             output = train_and_evaluate(spec, data, profile, device, on_epoch, checkpointing)
         except Exception as error:  # noqa: BLE001 - recorded, the sweep goes on
             remove_checkpoint(path)  # a retry starts over rather than from a bad state
-            message = describe_failure(error)
-            write_json(
-                staging / FAILED_FILE,
-                {"error": message, "traceback": traceback.format_exc(), "spec": spec.as_dict()},
-            )
-            return RunOutcome(spec, RunState.FAILED, error=message)
-        summary = summarise_cases(output["cases"])  # of the metrics, before identity columns
-        identify = partial(with_identity, spec=spec.as_dict(), run_name=spec.run_name)
-        identify(output["cases"]).to_parquet(staging / CASES_FILE, index=False)
-        identify(output["curve"]).to_parquet(staging / CURVE_FILE, index=False)
-        output["realised"].to_parquet(staging / NOISE_FILE, index=False)
-        np.savez_compressed(
-            staging / PREDICTIONS_FILE,
-            predictions=output["predictions"],
-            case_ids=output["test_case_ids"],
-        )
-        for rule, evaluation in output["evaluations"].items():
-            if evaluation["tables"] is not None:
-                predictions, cases = evaluation["tables"]
-                cases_file, predictions_file = evaluation_files(rule)
-                identify(cases).to_parquet(staging / cases_file, index=False)
-                np.savez_compressed(
-                    staging / predictions_file,
-                    predictions=predictions,
-                    case_ids=output["test_case_ids"],
-                )
-        if output["noisy_example"] is not None:
-            np.savez_compressed(staging / NOISY_EXAMPLE_FILE, **output["noisy_example"])
-        write_json(
-            staging / RESULT_FILE,
-            {
-                "status": RunState.DONE.value,
-                "run_name": spec.run_name,
-                "spec": spec.as_dict(),
-                "summary": summary,
-                "noise": output["noise_summary"],
-                "timings": output["timings"],
-                "sizes": output["sizes"],
-                "validation": output["validation"],
-                "evaluation": evaluation_record(
-                    output["evaluations"], int(output["curve"]["epoch"].iloc[-1])
-                ),
-                "conventions": CONVENTIONS,
-                "nsd_convention": NSD_CONVENTION,  # its tolerance; absent before NSD
-                "provenance": provenance(device),
-            },
-        )
+            return write_failure(staging, spec, error, traceback.format_exc())
+        summary = write_record(staging, spec, output, device)
     remove_checkpoint(path)  # also one left by an earlier attempt with the option
     return RunOutcome(spec, RunState.DONE, summary=summary)
+
+
+def execute_packed(
+    specs: list[RunSpec],
+    data: SegmentationData,
+    profile: Profile,
+    store: RunStore,
+    device: torch.device,
+    on_epochs: list[Callable[[int, int, dict], None] | None] | None = None,
+) -> list[RunOutcome]:
+    """Run and record K specs that differ by seed only as one pack
+    (``train_and_evaluate_packed``): each run's record is the one ``execute_run`` writes,
+    but for ``provenance.pack`` (K); a run that fails is recorded failed alone, and an
+    error of the pack's training fails every run of it. Nothing is raised; the caller
+    holds every run's lock. No checkpoints (a packed sweep refuses them)."""
+    try:
+        outputs = train_and_evaluate_packed(specs, data, profile, device, on_epochs)
+    except Exception as error:  # noqa: BLE001 - the pack's training failed: every run did
+        details = traceback.format_exc()
+        outputs = [error] * len(specs)
+    else:
+        details = ""
+    outcomes = []
+    for spec, output in zip(specs, outputs, strict=True):
+        with store.staging(spec.run_name) as staging:
+            write_json(staging / SPEC_FILE, spec.as_dict())
+            if isinstance(output, BaseException):
+                described = details or "".join(traceback.format_exception(output))
+                outcomes.append(write_failure(staging, spec, output, described))
+                continue
+            summary = write_record(staging, spec, output, device, pack=len(specs))
+        remove_checkpoint(checkpoint_path(store.root, spec.run_name))
+        outcomes.append(RunOutcome(spec, RunState.DONE, summary=summary))
+    return outcomes
+
+
+def write_failure(staging: Path, spec: RunSpec, error: BaseException, details: str) -> RunOutcome:
+    """A run's failed record (its one-line reason and ``details``, the traceback) into
+    ``staging``, and its failed outcome."""
+    message = describe_failure(error)
+    write_json(
+        staging / FAILED_FILE,
+        {"error": message, "traceback": details, "spec": spec.as_dict()},
+    )
+    return RunOutcome(spec, RunState.FAILED, error=message)
+
+
+def write_record(
+    staging: Path, spec: RunSpec, output: dict, device: torch.device, pack: int = 1
+) -> dict[str, float]:
+    """A finished run's files and result.json into ``staging``; returns its summary.
+    ``pack``: how many runs trained together in its vmapped step (1: alone), how it ran,
+    not what it is: recorded in ``provenance``, never in the spec or run name."""
+    summary = summarise_cases(output["cases"])  # of the metrics, before identity columns
+    identify = partial(with_identity, spec=spec.as_dict(), run_name=spec.run_name)
+    identify(output["cases"]).to_parquet(staging / CASES_FILE, index=False)
+    identify(output["curve"]).to_parquet(staging / CURVE_FILE, index=False)
+    output["realised"].to_parquet(staging / NOISE_FILE, index=False)
+    np.savez_compressed(
+        staging / PREDICTIONS_FILE,
+        predictions=output["predictions"],
+        case_ids=output["test_case_ids"],
+    )
+    for rule, evaluation in output["evaluations"].items():
+        if evaluation["tables"] is not None:
+            predictions, cases = evaluation["tables"]
+            cases_file, predictions_file = evaluation_files(rule)
+            identify(cases).to_parquet(staging / cases_file, index=False)
+            np.savez_compressed(
+                staging / predictions_file,
+                predictions=predictions,
+                case_ids=output["test_case_ids"],
+            )
+    if output["noisy_example"] is not None:
+        np.savez_compressed(staging / NOISY_EXAMPLE_FILE, **output["noisy_example"])
+    write_json(
+        staging / RESULT_FILE,
+        {
+            "status": RunState.DONE.value,
+            "run_name": spec.run_name,
+            "spec": spec.as_dict(),
+            "summary": summary,
+            "noise": output["noise_summary"],
+            "timings": output["timings"],
+            "sizes": output["sizes"],
+            "validation": output["validation"],
+            "evaluation": evaluation_record(
+                output["evaluations"], int(output["curve"]["epoch"].iloc[-1])
+            ),
+            "conventions": CONVENTIONS,
+            "nsd_convention": NSD_CONVENTION,  # its tolerance; absent before NSD
+            "provenance": {**provenance(device), "pack": pack},
+        },
+    )
+    return summary

@@ -166,6 +166,17 @@ def sweep(
             rich_help_panel=EXECUTION,
         ),
     ] = None,
+    pack: Annotated[
+        str | None,
+        typer.Option(
+            metavar="K",
+            help="Train up to K runs that differ only by seed as one pack, one set of "
+            "batched kernels: faster on a GPU, slower on CPU. auto: 8 on a GPU, 1 (off) on "
+            "CPU; rmd trains alone (its step draws random numbers). Not with slurm or "
+            "--checkpoint-every. [default: auto]",
+            rich_help_panel=EXECUTION,
+        ),
+    ] = None,
     dry_run: Annotated[
         bool,
         typer.Option(
@@ -360,7 +371,7 @@ def train_grid(
             specs,
             states,
             executor=chosen,
-            settings=worker_settings(options, store),
+            settings=worker_settings(options, store, executor_name),
             on_event=monitor,
         )
 

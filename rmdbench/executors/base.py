@@ -28,6 +28,7 @@ from rmdbench.run import RunSpec, execute_run
 from rmdbench.store import (
     FAILED_FILE,
     SPEC_FILE,
+    RunLock,
     RunState,
     RunStore,
     holder_identity,
@@ -59,6 +60,7 @@ class WorkerSettings:
     retry_failed: bool = False
     threads: int | None = None  # torch threads per worker; None = torch's default
     checkpoint_every: int = 0  # epochs between saved training states; 0 = off
+    pack: int = 1  # runs differing by seed only trained as one vmapped step; 1 = off
 
 
 @dataclass
@@ -138,21 +140,10 @@ def run_task(
 
     store = RunStore(settings.store_root)
     name = spec.run_name
-    lock = store.lock(name)
-    if not lock.acquire():
-        holder = store.probe(name)
-        return TaskReport(
-            name, TaskOutcome.ELSEWHERE, where=describe_holder(holder.info if holder else {})
-        )
+    lock, skipped = claim_run(spec, settings, store)
+    if skipped is not None:
+        return skipped
     try:
-        state = store.state(name)
-        if state == RunState.DONE:
-            return TaskReport(name, TaskOutcome.ALREADY_DONE)
-        if state == RunState.FAILED and not settings.retry_failed:
-            return TaskReport(name, TaskOutcome.KEPT_FAILED, error="failed earlier")
-        if state == RunState.DAMAGED:  # the sweep set it aside unless damaged since: do it
-            store.set_aside(name)
-        store.remove_stale_staging(name, locked=True)  # we hold the lock: leftovers are dead
         profile = Profile(**spec.profile)
         lock.update(
             **holder_identity(), run=name, method=spec.method, epoch=0, epochs=profile.epochs
@@ -185,6 +176,37 @@ def run_task(
         return TaskReport(name, TaskOutcome.FAILED, seconds, error=outcome.error)
     finally:
         lock.release()
+
+
+def claim_run(
+    spec: RunSpec, settings: WorkerSettings, store: RunStore
+) -> tuple[RunLock, TaskReport | None]:
+    """Take a run's lock to train it: the lock, held, and None; or the report of a run not
+    to train (done, kept failed, locked elsewhere; the lock then not held). Under the lock
+    a damaged record is set aside and dead staging directories go."""
+    name = spec.run_name
+    lock = store.lock(name)
+    if not lock.acquire():
+        holder = store.probe(name)
+        where = describe_holder(holder.info if holder else {})
+        return lock, TaskReport(name, TaskOutcome.ELSEWHERE, where=where)
+    try:
+        state = store.state(name)
+        skipped = None
+        if state == RunState.DONE:
+            skipped = TaskReport(name, TaskOutcome.ALREADY_DONE)
+        elif state == RunState.FAILED and not settings.retry_failed:
+            skipped = TaskReport(name, TaskOutcome.KEPT_FAILED, error="failed earlier")
+        elif state == RunState.DAMAGED:  # the sweep set it aside unless damaged since: do it
+            store.set_aside(name)
+        if skipped is None:
+            store.remove_stale_staging(name, locked=True)  # we hold the lock: leftovers are dead
+            return lock, None
+    except BaseException:
+        lock.release()
+        raise
+    lock.release()
+    return lock, skipped
 
 
 def free_device_memory(device: torch.device) -> None:

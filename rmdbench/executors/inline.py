@@ -11,8 +11,8 @@ from rmdbench.executors.base import (
     RunFinished,
     TaskReport,
     WorkerSettings,
-    run_task,
 )
+from rmdbench.executors.pack import group_runs, run_pack
 from rmdbench.profiles import torch_threads, training_threads
 from rmdbench.run import RunSpec
 
@@ -21,7 +21,8 @@ class InlineExecutor(Executor):
     """Trains in the calling process with the datasets it already loaded; the simplest to
     debug, and the only one that sees methods registered in-process (tests, notebooks).
     On the CPU each run trains at its profile's thread count (results depend on it), and
-    the caller's count is restored after it."""
+    the caller's count is restored after it. With ``settings.pack`` K > 1, runs that differ
+    by seed only train K at a time as one pack (``rmdbench.executors.pack``)."""
 
     name = "inline"
 
@@ -31,10 +32,12 @@ class InlineExecutor(Executor):
     def run(
         self, specs: Sequence[RunSpec], settings: WorkerSettings, notify: Notify
     ) -> list[TaskReport]:
-        reports = []
-        for spec in specs:
-            with torch_threads(training_threads(spec.profile, settings.device, settings.threads)):
-                report = run_task(spec, settings, self.datasets, notify)
-            notify(RunFinished(report))
-            reports.append(report)
-        return reports
+        reports = {}
+        for pack in group_runs(specs, settings.pack):
+            profile = pack[0].profile  # one profile per pack
+            with torch_threads(training_threads(profile, settings.device, settings.threads)):
+                finished = run_pack(pack, settings, self.datasets, notify)
+            for report in finished:
+                notify(RunFinished(report))
+                reports[report.run_name] = report
+        return [reports[spec.run_name] for spec in specs]

@@ -8,8 +8,10 @@ to that count: by default ``cores // threads`` workers, which never oversubscrib
 (on a busy machine an oversubscribed OpenMP pool is many times slower).
 
 Workers are subprocesses running ``rmdbench.executors.worker``, each fed one run at a
-time. A worker that dies mid-run (killed, host out of memory, a crash in native code)
-costs only that run: it is recorded failed, a fresh worker takes its place.
+time, or with ``--pack K`` one pack of up to K runs that differ by seed only
+(``rmdbench.executors.pack``). A worker that dies mid-run (killed, host out of memory, a
+crash in native code) costs only its run or pack: each is recorded failed, a fresh worker
+takes its place.
 """
 
 from __future__ import annotations
@@ -39,6 +41,7 @@ from rmdbench.executors.base import (
     WorkerSettings,
     record_failure,
 )
+from rmdbench.executors.pack import group_runs
 from rmdbench.executors.worker import PARENT_PID_VARIABLE, decode, encode
 from rmdbench.profiles import DEFAULT_THREADS
 from rmdbench.run import OUT_OF_MEMORY_FIX, RunSpec
@@ -177,7 +180,7 @@ class _Worker:
     log_path: Path
     stdin: IO[bytes]
     ready: bool = False
-    task: RunSpec | None = None
+    task: list[RunSpec] | None = None  # the pack it trains: the runs not reported yet
     reader: threading.Thread | None = field(default=None, repr=False)
 
 
@@ -202,7 +205,7 @@ class LocalExecutor(Executor):
         settings = replace(settings, threads=self.plan.threads)
         store = RunStore(settings.store_root)
         remove_empty_logs(self.log_dir)  # left by sweeps killed before they could
-        pending = deque(specs)
+        pending = deque(group_runs(specs, settings.pack))
         inbox: queue.Queue = queue.Queue()
         workers: dict[int, _Worker] = {}
         reports: dict[str, TaskReport] = {}
@@ -241,11 +244,15 @@ class LocalExecutor(Executor):
                 elif message[0] == "event":
                     notify(message[1])
                 elif message[0] == "report":
-                    worker.task = None
                     finish(message[1])
-                    self._dispatch(worker, pending)
-            for spec in pending:  # only if workers kept dying: no record, a rerun tries again
-                message = "not run: local workers kept dying"
+                    worker.task = [
+                        spec for spec in worker.task or [] if spec.run_name != message[1].run_name
+                    ]
+                    if not worker.task:  # its whole pack reported: the next one
+                        worker.task = None
+                        self._dispatch(worker, pending)
+            for spec in (spec for pack in pending for spec in pack):  # only if workers kept
+                message = "not run: local workers kept dying"  # dying: a rerun tries again
                 finish(TaskReport(spec.run_name, TaskOutcome.FAILED, error=message))
         finally:
             for worker in workers.values():
@@ -283,11 +290,11 @@ class LocalExecutor(Executor):
 
     @staticmethod
     def _dispatch(worker: _Worker, pending: deque) -> None:
-        """The next run to an idle worker; none left: close its stdin so it exits."""
+        """The next pack to an idle worker; none left: close its stdin so it exits."""
         try:
             if pending:
                 worker.task = pending.popleft()
-                worker.stdin.write(encode(worker.task))
+                worker.stdin.write(encode(tuple(worker.task)))
                 worker.stdin.flush()
             else:
                 worker.stdin.close()
@@ -298,8 +305,7 @@ class LocalExecutor(Executor):
 
     def _reap(self, worker: _Worker, store: RunStore, finish: Callable[[TaskReport], None]) -> None:
         returncode = worker.process.wait()
-        if worker.task is not None:
-            spec = worker.task
+        for spec in worker.task or []:
             if store.is_done(spec.run_name):  # died after the record was complete
                 finish(TaskReport(spec.run_name, TaskOutcome.DONE))
             else:
@@ -308,7 +314,7 @@ class LocalExecutor(Executor):
                     message += f"; log: {worker.log_path}"
                 record_failure(store, spec, message, last_line(worker.log_path))
                 finish(TaskReport(spec.run_name, TaskOutcome.FAILED, error=message))
-        elif not worker.ready:
+        if worker.task is None and not worker.ready:
             detail = last_line(worker.log_path) or describe_exit(returncode)
             raise UserError(f"a local worker failed to start: {detail} (log: {worker.log_path})")
         if worker.log_path.exists() and worker.log_path.stat().st_size == 0:

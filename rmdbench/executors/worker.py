@@ -1,6 +1,7 @@
 """``python -m rmdbench.executors.worker``: one process of the ``local`` executor.
 
-It reads its settings, then one run spec at a time, from stdin, and answers on stdout
+It reads its settings, then one pack of run specs at a time (``rmdbench.executors.pack``;
+a pack of one is one run), from stdin, and answers one report per run on stdout
 (the original stdout; anything else printing to fd 1 lands in the worker's log). Lines are
 base64-encoded pickles, so specs keep their exact Python types and hash. A worker exits
 when stdin closes, and within a second of its parent's death (even by SIGKILL), so an
@@ -66,7 +67,8 @@ def main() -> int:
     import torch
 
     from rmdbench.errors import UserError
-    from rmdbench.executors.base import DatasetCache, run_task
+    from rmdbench.executors.base import DatasetCache
+    from rmdbench.executors.pack import run_pack
     from rmdbench.plugins import load_plugins
     from rmdbench.profiles import torch_threads, training_threads
 
@@ -82,13 +84,15 @@ def main() -> int:
     datasets = DatasetCache(settings.cache_dir)
     channel.send(("ready", os.getpid()))
     for line in stdin:
-        spec = decode(line)
-        # on the CPU the run's own thread count (results depend on it), else the pool's
-        with torch_threads(training_threads(spec.profile, settings.device, settings.threads)):
-            report = run_task(
-                spec, settings, datasets, lambda event: channel.send(("event", event))
+        pack = list(decode(line))
+        # on the CPU the runs' own thread count (results depend on it), else the pool's
+        profile = pack[0].profile  # one profile per pack
+        with torch_threads(training_threads(profile, settings.device, settings.threads)):
+            reports = run_pack(
+                pack, settings, datasets, lambda event: channel.send(("event", event))
             )
-        channel.send(("report", report))
+        for report in reports:
+            channel.send(("report", report))
     return 0
 
 

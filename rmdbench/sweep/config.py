@@ -52,6 +52,7 @@ class SweepConfig:
     workers: int | None = None
     retry_failed: bool = False
     checkpoint_every: int = 0  # epochs between saved training states; 0 = off
+    pack: Text | None = None  # runs per pack (a number, or auto: 8 on a GPU, 1 on CPU)
     # the slurm_* options: SlurmOptions has the same fields without the prefix
     slurm_partition: str | None = None
     slurm_time: Text | None = None

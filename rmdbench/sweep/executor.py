@@ -13,6 +13,10 @@ from rmdbench.profiles import get_profile
 from rmdbench.store import RunStore
 from rmdbench.sweep.config import SweepConfig
 
+#: ``--pack auto``: runs per pack by device type. Measured (docs/performance.md): on an
+#: H200, 16 packed runs train 4.1-6.8x the images/s of the same runs one by one; on a
+#: 2-core CPU packing is slower (0.53-0.86x), so it stays off there
+AUTO_PACK = {"cuda": 8, "cpu": 1}
 SLURM_FOLDER = ".slurm"  # submitit's files, under the run store
 LOG_FOLDER = ".logs"  # local workers' logs, under the run store
 
@@ -47,9 +51,60 @@ def choose_executor(config: SweepConfig) -> str:
             "--workers applies to --executor local or slurm; inline trains one run at a time",
             "workers",
         )
+    check_pack(config, name)
     if name == "slurm":
         slurm_options(config).check()
     return name
+
+
+def requested_pack(config: SweepConfig) -> int | None:
+    """The runs per pack asked for (``--pack K``); None for auto (the default)."""
+    text = "auto" if config.pack is None else str(config.pack).strip()
+    if text == "auto":
+        return None
+    try:
+        pack = int(text)
+    except ValueError:
+        pack = 0
+    if pack < 1:
+        raise OptionError(
+            f"--pack takes a number of runs per pack (at least 1; 1 = off) or auto, got "
+            f"'{config.pack}'",
+            "pack",
+        )
+    return pack
+
+
+def check_pack(config: SweepConfig, executor: str) -> None:
+    """``--pack``: a valid value, and above 1 only where runs can share a process and
+    need no mid-run checkpoint (a pack saves none)."""
+    pack = requested_pack(config)
+    if pack is None or pack == 1:
+        return
+    if executor == "slurm":
+        raise OptionError(
+            "--pack trains several runs in one process and --executor slurm runs one per "
+            "array task; drop --pack (or use --executor local)",
+            "pack",
+        )
+    if config.checkpoint_every:
+        raise OptionError(
+            "--pack cannot save mid-run checkpoints; drop --checkpoint-every or use --pack 1",
+            "pack",
+        )
+
+
+def pack_size(config: SweepConfig, executor: str) -> int:
+    """Runs per pack: ``--pack K``, or for auto ``AUTO_PACK`` of the device the runs train
+    on (1 with slurm or checkpoints, which cannot pack)."""
+    pack = requested_pack(config)
+    if pack is not None:
+        return pack
+    if executor == "slurm" or config.checkpoint_every:
+        return 1
+    from rmdbench.training.trainer import select_device
+
+    return AUTO_PACK.get(select_device(config.device).type, 1)
 
 
 def slurm_options(config: SweepConfig) -> SlurmOptions:
@@ -83,9 +138,9 @@ def build_executor(
     return InlineExecutor(datasets)
 
 
-def worker_settings(config: SweepConfig, store: RunStore) -> WorkerSettings:
+def worker_settings(config: SweepConfig, store: RunStore, executor: str = "") -> WorkerSettings:
     """What every worker needs besides a spec, with absolute paths (workers may start
-    elsewhere)."""
+    elsewhere); ``executor``: the one chosen (``choose_executor``), which sets the pack."""
     return WorkerSettings(
         store_root=store.root.resolve(),
         device=config.device,
@@ -93,4 +148,5 @@ def worker_settings(config: SweepConfig, store: RunStore) -> WorkerSettings:
         plugins=tuple(Path(path).resolve() for path in config.plugin),
         retry_failed=config.retry_failed,
         checkpoint_every=config.checkpoint_every,
+        pack=pack_size(config, executor or choose_executor(config)),
     )

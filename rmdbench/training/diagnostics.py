@@ -61,12 +61,22 @@ def term_norms(
 ) -> dict[str, torch.Tensor]:
     """Each term's gradient norm, once the training backward has filled ``.grad`` with the
     full gradient: the last term's gradient is the full one minus the others'."""
+    return norms_from_gradients(names, partial, [parameter.grad for parameter in parameters])
+
+
+def norms_from_gradients(
+    names: list[str],
+    partial: dict[str, list[torch.Tensor | None]],
+    full: list[torch.Tensor | None],
+) -> dict[str, torch.Tensor]:
+    """``term_norms`` from the full gradient given per parameter (None: not reached), so
+    a packed run measures its own slice of stacked gradients."""
     norms = {name: _norm(partial[name]) for name in names[:-1]}
     last = []
-    for index, parameter in enumerate(parameters):
-        if parameter.grad is None:
+    for index, gradient in enumerate(full):
+        if gradient is None:
             continue
-        rest = parameter.grad.float()
+        rest = gradient.float()
         for name in names[:-1]:
             if partial[name][index] is not None:
                 rest = rest - partial[name][index].float()

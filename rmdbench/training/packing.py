@@ -15,7 +15,9 @@ That holds for methods whose step draws no random numbers (``single``, ``coteach
 or from dropout (``rmd``'s strong views) gets its draws from one packed stream under
 ``vmap(randomness="different")``: a valid run, but not the unpacked run of the same
 seed, so such methods say ``packs_exactly = False`` and must not share an unpacked run's
-identity. Packing is measured by ``rmdbench bench --pack K``; sweeps do not pack yet.
+identity. Packing is measured by ``rmdbench bench --pack K``; a sweep trains packs of runs
+that differ by seed only with ``--pack K`` (``rmdbench.training.packed_fit``,
+``rmdbench.executors.pack``), for methods that pack exactly.
 """
 
 from __future__ import annotations
@@ -40,7 +42,8 @@ class _TrainingStep(nn.Module):
 
     def forward(self, images: torch.Tensor, labels: torch.Tensor, progress: float):
         output = self.method.training_step(images, labels, StepState(progress, self.generator))
-        return output.loss, output.named_terms()
+        logs = {key: torch.as_tensor(value) for key, value in output.logs.items()}
+        return output.loss, output.named_terms(), logs
 
 
 class PackedMethods:
@@ -64,9 +67,12 @@ class PackedMethods:
         parameters, self.buffers = stack_module_state(
             [_TrainingStep(method, self.generator) for method in methods]
         )
+        # contiguous: vmap cannot query a channels-last tensor's layout on CUDA (BatchNorm
+        # asks), and each run's own method keeps its layout for evaluation
         self.parameters = {
-            name: value.detach().requires_grad_() for name, value in parameters.items()
+            name: value.detach().contiguous().requires_grad_() for name, value in parameters.items()
         }
+        self.buffers = {name: value.contiguous() for name, value in self.buffers.items()}
 
     @property
     def size(self) -> int:
@@ -78,6 +84,14 @@ class PackedMethods:
         """The loss of every run, shape [K], and its terms (each [K]), from batches stacked
         on a leading run axis: ``images`` [K, N, C, *S], ``labels`` [K, N, 1, *S]. Minimise
         ``loss.sum()``: run k's gradient reaches only run k's slice."""
+        loss, terms, _ = self.step(images, labels, progress)
+        return loss, terms
+
+    def step(
+        self, images: torch.Tensor, labels: torch.Tensor, progress: float
+    ) -> tuple[torch.Tensor, dict[str, torch.Tensor], dict[str, torch.Tensor]]:
+        """``training_step``'s loss and terms, and the step's logs (each [K]), which a
+        packed training loop records per run as ``Trainer.fit`` does."""
 
         def one_run(parameters, buffers, images, labels):
             return functional_call(self.template, (parameters, buffers), (images, labels, progress))

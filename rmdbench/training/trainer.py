@@ -68,6 +68,59 @@ class TrainResult:
     best: dict[str, BestEpoch] = field(default_factory=dict)
 
 
+def accumulate(sums: dict[str, torch.Tensor], values: dict[str, torch.Tensor]) -> None:
+    """Add an iteration's logged values to the epoch's sums, on the device (no host sync)."""
+    for key, value in values.items():
+        sums[key] = sums.get(key, 0.0) + value
+
+
+@dataclass(frozen=True)
+class EpochPlan:
+    """How an epoch of one training set runs: its batches (the last partial one dropped),
+    the iterations whose term gradients are measured, and the rows and timings that
+    follow; shared by ``Trainer.fit`` and the packed loop, so both record alike."""
+
+    batch_size: int
+    per_epoch: int
+    epochs: int
+    diagnosed: frozenset[int]
+
+    @property
+    def total(self) -> int:
+        return self.per_epoch * self.epochs
+
+    def batch(self, order: torch.Tensor, index: int) -> torch.Tensor:
+        """The sample indices of iteration ``index`` of an epoch's permutation."""
+        return order[index * self.batch_size : (index + 1) * self.batch_size]
+
+    def progress(self, epoch: int, index: int) -> float:
+        """The fraction of training done at iteration ``index`` of ``epoch``."""
+        return (epoch * self.per_epoch + index) / self.total
+
+    def training_row(
+        self, epoch: int, sums: dict[str, float], diagnosed_sums: dict[str, float]
+    ) -> dict:
+        """An epoch's mean logs and measured term gradients, and its number; a
+        ``NonFiniteLossError`` when a logged value is not finite (the run diverged).
+        ``sums``: already on the host (floats) or 0-d tensors."""
+        row = {key: float(value) / self.per_epoch for key, value in sums.items()}
+        if not all(np.isfinite(value) for value in row.values()):
+            raise NonFiniteLossError(f"non-finite training loss at epoch {epoch}: {row}")
+        row.update(
+            {key: float(value) / len(self.diagnosed) for key, value in diagnosed_sums.items()}
+        )
+        row.update(epoch=epoch)
+        return row
+
+    def finish(self, result: TrainResult, epoch_seconds: list[float], seconds: float) -> None:
+        """The iterations and timings of a finished training."""
+        result.iterations = self.total
+        result.train_seconds = seconds
+        timed = epoch_seconds[1:] or epoch_seconds
+        if self.per_epoch:
+            result.seconds_per_iteration = statistics.median(timed) / self.per_epoch
+
+
 def memory_format(spatial_dims: int) -> torch.memory_format:
     """Channels-last for 2D and 3D convolutions (faster on GPUs and oneDNN)."""
     return torch.channels_last if spatial_dims == 2 else torch.channels_last_3d
@@ -180,10 +233,7 @@ class Trainer:
         self.prepare(method, train.spatial_dims)
         optimiser = self.make_optimiser(method)
         streams = RandomStreams.for_run(seed, self.device)
-        batch_size = min(self.batch_size, len(train))
-        per_epoch = len(train) // batch_size  # drop the last partial batch
-        total = per_epoch * self.epochs
-        diagnosed = diagnostics.sampled_iterations(per_epoch, self.diagnostic_samples)
+        plan = self.epoch_plan(train)
         result = TrainResult()
         epoch_seconds: list[float] = []
         first_epoch, earlier_seconds = 0, 0.0
@@ -205,28 +255,21 @@ class Trainer:
             order = torch.randperm(len(train), generator=streams.order, device=self.device)
             sums: dict[str, torch.Tensor] = {}
             diagnosed_sums: dict[str, torch.Tensor] = {}
-            for index in range(per_epoch):
-                progress = (epoch * per_epoch + index) / total
-                batch = order[index * batch_size : (index + 1) * batch_size]
+            for index in range(plan.per_epoch):
                 output, measured = self.train_iteration(
-                    method, optimiser, train, batch, progress, streams, index in diagnosed
+                    method,
+                    optimiser,
+                    train,
+                    plan.batch(order, index),
+                    plan.progress(epoch, index),
+                    streams,
+                    index in plan.diagnosed,
                 )
-                for key, value in output.logs.items():
-                    sums[key] = sums.get(key, 0.0) + value
-                for key, value in measured.items():
-                    diagnosed_sums[key] = diagnosed_sums.get(key, 0.0) + value
-            row = {key: float(value) / per_epoch for key, value in sums.items()}
-            if self.device.type == "cuda":
-                torch.cuda.synchronize(self.device)
-            epoch_seconds.append(time.perf_counter() - epoch_start)
-            if not all(np.isfinite(value) for value in row.values()):
-                raise NonFiniteLossError(f"non-finite training loss at epoch {epoch}: {row}")
-            row.update(
-                {key: float(value) / len(diagnosed) for key, value in diagnosed_sums.items()}
-            )
-            row.update(epoch=epoch, lr=optimiser.param_groups[0]["lr"])
-            row.update(self.validation_scores(method, val, noisy_val_labels))
-            row.update(seconds=epoch_seconds[-1])
+                accumulate(sums, output.logs)
+                accumulate(diagnosed_sums, measured)
+            epoch_seconds.append(self.epoch_seconds(epoch_start))
+            row = plan.training_row(epoch, sums, diagnosed_sums)
+            self.complete_row(row, optimiser, method, val, noisy_val_labels, epoch_seconds[-1])
             result.curve.append(row)
             best.update(epoch, row, method.state_dict())
             if checkpointing is not None and checkpointing.due(epoch, self.epochs):
@@ -244,13 +287,54 @@ class Trainer:
                 )
             if self.on_epoch is not None:
                 self.on_epoch(epoch, self.epochs, row)
-        result.iterations = total
         result.best = best.best
-        result.train_seconds = earlier_seconds + time.perf_counter() - start
-        timed = epoch_seconds[1:] or epoch_seconds
-        if per_epoch:
-            result.seconds_per_iteration = statistics.median(timed) / per_epoch
+        plan.finish(result, epoch_seconds, earlier_seconds + time.perf_counter() - start)
         return result
+
+    def fit_packed(
+        self,
+        methods: list[Method],
+        trains: list[DeviceData],
+        val: DeviceData,
+        seeds: list[int],
+        noisy_val_labels: list[torch.Tensor | None] | None = None,
+        on_epochs: list[Callable[[int, int, dict], None] | None] | None = None,
+    ) -> list[TrainResult | NonFiniteLossError]:
+        """Train K runs of one method as one vmapped step per iteration; per run, what
+        ``fit`` gives for it, or the ``NonFiniteLossError`` that ended it
+        (``rmdbench.training.packed_fit``)."""
+        from rmdbench.training.packed_fit import fit_packed
+
+        return fit_packed(self, methods, trains, val, seeds, noisy_val_labels, on_epochs)
+
+    def epoch_plan(self, train: DeviceData) -> EpochPlan:
+        """The batches of an epoch over ``train`` (the last partial batch dropped) and the
+        iterations whose term gradients are measured."""
+        batch_size = min(self.batch_size, len(train))
+        per_epoch = len(train) // batch_size
+        diagnosed = diagnostics.sampled_iterations(per_epoch, self.diagnostic_samples)
+        return EpochPlan(batch_size, per_epoch, self.epochs, diagnosed)
+
+    def epoch_seconds(self, epoch_start: float) -> float:
+        """The wall time since ``epoch_start``, the GPU's queued work included."""
+        if self.device.type == "cuda":
+            torch.cuda.synchronize(self.device)
+        return time.perf_counter() - epoch_start
+
+    def complete_row(
+        self,
+        row: dict,
+        optimiser: torch.optim.Optimizer,
+        method: Method,
+        val: DeviceData,
+        noisy_val_labels: torch.Tensor | None,
+        seconds: float,
+    ) -> None:
+        """An epoch's curve row after its training columns: the learning rate it ended
+        at, the validation scores of ``method`` and the epoch's seconds."""
+        row.update(lr=optimiser.param_groups[0]["lr"])
+        row.update(self.validation_scores(method, val, noisy_val_labels))
+        row.update(seconds=seconds)
 
     def train_iteration(
         self,
@@ -266,7 +350,7 @@ class Trainer:
         ``diagnose``, also each loss term's gradient norm and share (returned second, empty
         otherwise). The named regions feed the breakdown of ``rmdbench bench``."""
         with record_function("data"):
-            self._set_optimiser_plan(optimiser, progress)
+            self.set_optimiser_plan(optimiser, progress)
             images, labels = random_sample_flips(
                 train.images[batch], train.labels[batch], streams.flips
             )
@@ -290,9 +374,14 @@ class Trainer:
         return output, measured
 
     def make_optimiser(self, method: Method) -> torch.optim.Optimizer:
-        return torch.optim.Adam(method.parameters(), lr=self.learning_rate)
+        return self.optimiser_for(method.parameters())
 
-    def _set_optimiser_plan(self, optimiser: torch.optim.Optimizer, progress: float) -> None:
+    def optimiser_for(self, parameters) -> torch.optim.Optimizer:
+        """Adam over ``parameters`` (a method's, or K runs' stacked): element-wise, so one
+        Adam over stacked tensors is K Adams."""
+        return torch.optim.Adam(parameters, lr=self.learning_rate)
+
+    def set_optimiser_plan(self, optimiser: torch.optim.Optimizer, progress: float) -> None:
         lr = self.learning_rate * self.schedule.learning_rate_factor(progress)
         beta1 = self.schedule.adam_beta1(progress)
         for group in optimiser.param_groups:

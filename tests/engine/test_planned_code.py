@@ -98,7 +98,7 @@ def test_a_worker_refuses_a_plugin_file_edited_after_planning(tmp_path):
     settings = WorkerSettings(store_root=tmp_path / "runs", device="cpu", plugins=(plugin,))
     worker = subprocess.run(
         [sys.executable, "-m", "rmdbench.executors.worker"],
-        input=encode(settings) + encode(spec),
+        input=encode(settings) + encode([spec]),  # a task is a pack of runs
         env=subprocess_environment(tmp_path / "markers"),
         capture_output=True,
         timeout=300,
@@ -111,3 +111,30 @@ def test_a_worker_refuses_a_plugin_file_edited_after_planning(tmp_path):
     assert "re-plan the sweep" in report.error and "\n" not in report.error
     store = RunStore(settings.store_root)
     assert failed_record(store, spec.run_name)["error"] == report.error
+
+
+def test_a_pack_with_changed_code_fails_every_run_and_records_each(tmp_path, one_thread):
+    """A pack's runs share one method, noise model, backbone and dataset, hence one code:
+    a changed fingerprint fails all of them, each with its record (the pack holds their
+    locks while it records, which must not stop it from recording)."""
+    from rmdbench.executors.pack import run_pack
+
+    specs = plan_sweep(
+        datasets=["toy-disks"],
+        noise_models=["distortion"],
+        noise_ratios=[0.5],
+        methods=["single"],
+        seeds=[0, 1],
+        profile=get_profile(TINY),
+    )
+    changed = [
+        dataclasses.replace(spec, code={**spec.code, "method": "0123456789ab"}) for spec in specs
+    ]
+    settings = WorkerSettings(store_root=tmp_path / "runs", device="cpu", pack=2)
+    reports = run_pack(changed, settings, DatasetCache(), lambda event: None)
+    store = RunStore(settings.store_root)
+    assert [report.status for report in reports] == [TaskOutcome.FAILED] * 2
+    for spec, report in zip(changed, reports, strict=True):
+        assert "method 'single' changed since the sweep was planned" in report.error
+        assert store.state(spec.run_name) == RunState.FAILED
+        assert failed_record(store, spec.run_name)["error"] == report.error

@@ -1,0 +1,169 @@
+"""Packed runs (``Trainer.fit_packed``, ``train_and_evaluate_packed``): each run of a pack
+gets what it gets trained alone, and a sweep groups only runs that may share a pack."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from rmdbench.executors.base import DatasetCache
+from rmdbench.executors.pack import group_runs
+from rmdbench.plugins import load_builtins
+from rmdbench.profiles import get_profile
+from rmdbench.run import prepare_run, train_and_evaluate, train_and_evaluate_packed
+from rmdbench.sweep import plan_sweep, split_list
+from rmdbench.training.trainer import NonFiniteLossError, Trainer
+
+pytestmark = pytest.mark.usefixtures("one_thread")
+load_builtins()
+#: 3 epochs of 2 iterations: several epochs (a permutation each, best epochs, validation
+#: of every run between them), few enough steps that float noise stays noise (below)
+SHORT = "tiny[epochs=3,max_train_cases=16]"
+#: packed and unpacked losses and validation DSC agree this closely over SHORT (measured
+#: at most ~5e-5 on the loss, 0 on the DSC); a run on another run's labels, flips, order or
+#: learning rate is off by 1e-2 or more from the first iteration
+TOLERANCE = 1e-4
+
+
+def specs(method: str, profile: str = SHORT, seeds=(0, 1), noise=(0.4,)):
+    return plan_sweep(
+        datasets=["toy-disks"],
+        noise_models=["distortion"],
+        noise_ratios=list(noise),
+        methods=split_list([method]),
+        seeds=list(seeds),
+        profile=get_profile(profile),
+    )
+
+
+@pytest.fixture
+def quiet_adam(monkeypatch):
+    """Adam with eps 1e-3 instead of 1e-8, for packed and unpacked runs alike. The conv
+    biases before BatchNorm have a gradient of exactly 0 in exact arithmetic and of float
+    noise (1e-9) in practice; Adam divides by its own scale, so at eps 1e-8 that noise
+    becomes a step of up to the learning rate with a random sign, and after two
+    iterations two runs that differ only in summation order (packed or not, channels-last
+    or not, measured) differ by 1e-4 in loss. At 1e-3 noise stays noise and the real
+    gradients (1e-3..1e-2) still take Adam steps; both paths build their optimiser here."""
+    monkeypatch.setattr(
+        Trainer,
+        "optimiser_for",
+        lambda self, parameters: torch.optim.Adam(parameters, lr=self.learning_rate, eps=1e-3),
+    )
+
+
+def data_for(profile: str):
+    return DatasetCache().get("toy-disks", get_profile(profile).crop_size)
+
+
+@pytest.mark.parametrize("method", ["single", "coteaching"])
+def test_a_packed_run_is_its_unpacked_run(method, quiet_adam):
+    """K = 2 seeds packed: per run the same curve (losses, gradient shares, validation
+    DSC against clean and noisy labels), the same best epochs, the same test DSC, and the
+    same run name as each trained alone."""
+    planned = specs(method)
+    profile = get_profile(SHORT)
+    data, device = data_for(SHORT), torch.device("cpu")
+    alone = [train_and_evaluate(spec, data, profile, device) for spec in planned]
+    packed = train_and_evaluate_packed(planned, data, profile, device)
+    assert [spec.run_name for spec in specs(method)] == [spec.run_name for spec in planned]
+    for one, together in zip(alone, packed, strict=True):
+        assert not isinstance(together, BaseException), together
+        curve, packed_curve = one["curve"], together["curve"]
+        assert list(packed_curve.columns) == list(curve.columns)
+        for column in ("loss", "val_dsc", "val_noisy_dsc", "grad_share_supervised"):
+            np.testing.assert_allclose(
+                packed_curve[column], curve[column], atol=TOLERANCE, rtol=0, err_msg=column
+            )
+        # the gradient is more sensitive than the loss: within 1e-3 in the first epoch (run k's
+        # slice of the stacked gradient, not the pack's), then within float drift
+        norms, packed_norms = curve["grad_norm_supervised"], packed_curve["grad_norm_supervised"]
+        np.testing.assert_allclose(packed_norms.iloc[0], norms.iloc[0], rtol=1e-3)
+        np.testing.assert_allclose(packed_norms, norms, rtol=1e-2)
+        assert list(packed_curve["lr"]) == list(curve["lr"])
+        assert math.isclose(
+            together["cases"]["dsc"].mean(), one["cases"]["dsc"].mean(), abs_tol=TOLERANCE
+        )
+        assert {rule: e["epoch"] for rule, e in together["evaluations"].items()} == {
+            rule: e["epoch"] for rule, e in one["evaluations"].items()
+        }
+        assert together["timings"]["iterations"] == one["timings"]["iterations"]
+        assert together["validation"].keys() == one["validation"].keys()
+
+
+def test_a_diverged_run_fails_alone(quiet_adam):
+    """A run whose loss is not finite ends with fit's error; the other run of its pack
+    trains on, as it would alone."""
+    planned = specs("single")
+    profile = get_profile(SHORT)
+    data, device = data_for(SHORT), torch.device("cpu")
+    runs = [prepare_run(spec, data, profile, device) for spec in planned]
+    runs[1].train.images[:] = math.nan
+    trainer = Trainer.from_profile(profile, device)
+    results = trainer.fit_packed(
+        [run.method for run in runs], [run.train for run in runs], runs[0].val, [0, 1]
+    )
+    assert isinstance(results[1], NonFiniteLossError)
+    assert "epoch 0" in str(results[1])
+    alone = Trainer.from_profile(profile, device).fit(
+        prepare_run(planned[0], data, profile, device).method, runs[0].train, runs[0].val, 0
+    )
+    np.testing.assert_allclose(
+        [row["loss"] for row in results[0].curve],
+        [row["loss"] for row in alone.curve],
+        atol=TOLERANCE,
+    )
+
+
+def test_fit_packed_refuses_runs_that_cannot_share_a_step():
+    profile = get_profile(SHORT)
+    device = torch.device("cpu")
+    single = [prepare_run(spec, data_for(SHORT), profile, device) for spec in specs("single")]
+    trainer = Trainer.from_profile(profile, device)
+    other = get_profile("tiny[max_train_cases=8]")
+    smaller = prepare_run(specs("single", str(other.name))[0], data_for(SHORT), other, device)
+    with pytest.raises(ValueError, match="one dataset and profile"):
+        trainer.fit_packed(
+            [single[0].method, smaller.method],
+            [single[0].train, smaller.train],
+            single[0].val,
+            [0, 1],
+        )
+    rmd = prepare_run(specs("rmd")[0], data_for(SHORT), profile, device)
+    with pytest.raises(ValueError, match="does not pack exactly"):
+        trainer.fit_packed([rmd.method], [rmd.train], rmd.val, [0])
+    with pytest.raises(ValueError, match="differ by seed only"):
+        train_and_evaluate_packed(
+            [*specs("single"), *specs("coteaching")], data_for(SHORT), profile, device
+        )
+
+
+def test_runs_are_grouped_by_everything_but_the_seed():
+    """Seeds of one run share packs of at most K; another method, noise ratio or profile
+    never does; rmd (its step draws random numbers) is never packed."""
+    grid = [
+        *specs("single,coteaching,rmd", seeds=(0, 1, 2), noise=(0.0, 0.4)),
+        *specs("single", profile="tiny[epochs=2]", seeds=(0, 1)),
+    ]
+    groups = group_runs(grid, 2)
+    assert sorted(spec.run_name for group in groups for spec in group) == sorted(
+        spec.run_name for spec in grid
+    )
+    for group in groups:
+        assert 1 <= len(group) <= 2
+        first = group[0]
+        for spec in group[1:]:
+            assert (spec.method, spec.noise_ratio, spec.profile) == (
+                first.method,
+                first.noise_ratio,
+                first.profile,
+            )
+            assert spec.seed != first.seed
+        if first.method == "rmd":
+            assert len(group) == 1
+    sizes = sorted(len(group) for group in groups if group[0].method == "single")
+    assert sizes == [1, 1, 2, 2, 2]  # 3 seeds: 2 + 1 per ratio; 2 seeds of the other profile
+    assert all(len(group) == 1 for group in group_runs(grid, 1))
