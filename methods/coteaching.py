@@ -47,6 +47,7 @@ class CoTeaching(Method):
     """Two networks; τ ramps linearly from 0 to ``forget_rate`` over the schedule's ramp."""
 
     Params = CoTeachingParams
+    packs_exactly = True  # its step draws no random numbers
     num_networks = 2
     relative_cost = 2.0
     search_space: ClassVar[dict[str, Dimension]] = {"forget_rate": LogUniform(1e-3, 0.2)}

@@ -69,6 +69,7 @@ class JoCoR(Method):
     """Two networks, one joint loss with agreement regularisation, small-loss selection."""
 
     Params = JoCoRParams
+    packs_exactly = True  # its step draws no random numbers
     num_networks = 2
     relative_cost = 2.0
     search_space: ClassVar[dict[str, Dimension]] = {

@@ -11,6 +11,7 @@ class Single(Method):
     noisy label."""
 
     num_networks = 1
+    packs_exactly = True  # its step draws no random numbers
 
     def training_step(self, images, labels, state) -> StepOutput:
         loss = pixel_loss(self.networks[0](images), labels).mean()

@@ -53,6 +53,7 @@ class TriNet(Method):
     """Three networks; each trained where both peers find the loss small."""
 
     Params = TriNetParams
+    packs_exactly = True  # its step draws no random numbers
     num_networks = 3
     relative_cost = 3.0
     search_space: ClassVar[dict[str, Dimension]] = {"forget_rate": LogUniform(1e-3, 0.2)}

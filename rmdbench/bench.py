@@ -265,7 +265,7 @@ def bench_packed(
         method.to(memory_format=torch.contiguous_format)
         method.train()
     packed = PackedMethods(methods)
-    optimiser = torch.optim.Adam(packed.parameters.values(), lr=profile.learning_rate)
+    optimiser = torch.optim.Adam(packed.trainable, lr=profile.learning_rate)
     data = synthetic_batch(profile, device)
     images = data.images.unsqueeze(0).expand(runs, *data.images.shape).contiguous()
     labels = data.labels.unsqueeze(0).expand(runs, *data.labels.shape).contiguous()

@@ -297,8 +297,23 @@ def check_one_pack(specs: list[RunSpec]) -> None:
     keys = {pack_key(spec) for spec in specs}
     if len(keys) != 1:
         raise ValueError("packed runs must differ by seed only (one method, dataset, profile)")
-    if not METHODS.get(specs[0].method).packs_exactly:
-        raise ValueError(f"method '{specs[0].method}' does not pack exactly; train it unpacked")
+    if not packs_exactly(specs[0]):
+        raise ValueError(
+            f"run '{specs[0].run_name}' does not pack exactly (its method or backbone draws "
+            "random numbers, or its profile compiles); train it unpacked"
+        )
+
+
+def packs_exactly(spec: RunSpec) -> bool:
+    """Whether a run may share a pack, i.e. its packed step equals its unpacked one: its
+    method opts in (``Method.packs_exactly``: no random draws in its step), its backbone
+    draws nothing in a training forward (no dropout of its own) and its profile does not
+    compile the networks."""
+    return (
+        METHODS.get(spec.method).packs_exactly
+        and not backbone_class(spec.backbone).draws_random_numbers(spec.backbone_params)
+        and not spec.profile.get("compile", False)
+    )
 
 
 def pack_key(spec: RunSpec) -> str:

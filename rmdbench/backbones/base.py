@@ -39,6 +39,14 @@ class Backbone(nn.Module):
         return tuple(cls.supported_dims) or (cls.spatial_dims,)
 
     @classmethod
+    def draws_random_numbers(cls, params: dict) -> bool:
+        """Whether a training forward with these parameters (``--backbone``'s, resolved)
+        draws random numbers (dropout of its own; ``feature_dropout`` is the method's
+        business): packed runs draw those from one stream for all K, so such a network
+        never packs. A backbone that does not say: True."""
+        return True
+
+    @classmethod
     def check_available(cls) -> None:
         """Raise a UserError naming the fix when something the backbone needs (an optional
         package) is missing: called when a sweep is planned, before anything is written."""

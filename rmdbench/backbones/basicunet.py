@@ -83,6 +83,10 @@ class BasicUNetBackbone(Backbone):
     #: four poolings leave crop / 16 px, and instance normalisation needs more than one
     min_crop: ClassVar[int] = 32
 
+    @classmethod
+    def draws_random_numbers(cls, params: dict) -> bool:
+        return float(params.get("dropout", BasicUNetParams.dropout)) > 0  # MONAI's dropout
+
     def __init__(
         self,
         in_channels: int = 1,

@@ -56,6 +56,10 @@ class UNet(Backbone):
     #: four 2x poolings: a smaller crop leaves the bottom stage nothing to pool
     min_crop: ClassVar[int] = 16
 
+    @classmethod
+    def draws_random_numbers(cls, params: dict) -> bool:
+        return False  # no dropout of its own
+
     spatial_dims: ClassVar[int] = 2
 
     def __init__(self, in_channels: int = 1, out_channels: int = 1, base_width: int = 64) -> None:

@@ -116,9 +116,10 @@ class Method(nn.Module):
     #: checked against ``Params`` before a tuning sweep trains. Empty: nothing to tune
     search_space: ClassVar[dict[str, Dimension]] = {}
     #: whether K runs packed into one vmapped step (``rmdbench.training.packing``) equal
-    #: the K unpacked runs: True unless a step draws random numbers (StepState.generator,
-    #: dropout), which a packed step draws from one stream for all K
-    packs_exactly: ClassVar[bool] = True
+    #: the K unpacked runs: only when a step draws no random numbers (no
+    #: StepState.generator, no dropout), since a packed step draws from one stream for all
+    #: K. Opt-in: a method that never draws says True (``single``, ``coteaching``, ...)
+    packs_exactly: ClassVar[bool] = False
 
     def __init__(self, params: Any, context: MethodContext) -> None:
         super().__init__()

@@ -30,15 +30,8 @@ from rmdbench.executors.base import (
 )
 from rmdbench.fingerprint import check_planned_code
 from rmdbench.profiles import Profile
-from rmdbench.registry import METHODS
-from rmdbench.run import RunSpec, execute_packed, execute_run, pack_key
+from rmdbench.run import RunSpec, execute_packed, execute_run, pack_key, packs_exactly
 from rmdbench.store import RunLock, RunState, RunStore, holder_identity
-
-
-def packs_exactly(spec: RunSpec) -> bool:
-    """Whether a run may share a pack: its method's packed step equals its unpacked one
-    (no random draws in the step), and its profile does not compile the networks."""
-    return METHODS.get(spec.method).packs_exactly and not spec.profile.get("compile", False)
 
 
 def group_runs(specs: Sequence[RunSpec], pack: int) -> list[list[RunSpec]]:

@@ -211,6 +211,17 @@ class SweepResult:
         return self.with_status(TaskOutcome.SUBMITTED)
 
 
+def runs_at_once(todo: list[RunSpec], parallelism: int, pack: int) -> int:
+    """How many runs train at once, for the progress estimate: the executor's parallelism
+    times the mean pack size (a packed run's measured time is its whole pack's)."""
+    from rmdbench.executors.pack import group_runs
+
+    if not todo or pack <= 1:
+        return parallelism
+    packs = group_runs(todo, pack)
+    return max(1, round(parallelism * len(todo) / len(packs)))
+
+
 def run_sweep(
     specs: Sequence[RunSpec],
     states: Mapping[str, RunState],
@@ -235,7 +246,7 @@ def run_sweep(
             runs=tuple(spec.run_name for spec in todo),
             cost={spec.run_name: run_cost(spec) for spec in todo},
             labels={spec.run_name: run_label(spec) for spec in todo},
-            parallelism=executor.parallelism,
+            parallelism=runs_at_once(todo, executor.parallelism, settings.pack),
         )
     )
     if todo:

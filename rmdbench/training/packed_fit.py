@@ -88,7 +88,7 @@ def fit_packed(
     # generator: no exact method draws from it)
     streams = [RandomStreams.for_run(seed, trainer.device) for seed in seeds]
     packed = PackedMethods(methods)
-    optimiser = trainer.optimiser_for(packed.parameters.values())
+    optimiser = trainer.optimiser_for(packed.trainable)
     plan = trainer.epoch_plan(trains[0])
     results = [TrainResult() for _ in methods]
     failures: list[NonFiniteLossError | None] = [None] * count
@@ -172,7 +172,7 @@ def packed_iteration(
         labels = torch.stack([labels for _, labels in flipped]).contiguous()
     with record_function("step"), trainer.autocast():
         loss, terms, logs = packed.step(images, labels, progress)
-    parameters = list(packed.parameters.values())
+    parameters = packed.trainable
     if diagnose:
         with record_function("diagnostics"):
             # the gradient of a term summed over the runs, sliced at k, is run k's

@@ -69,14 +69,27 @@ class PackedMethods:
         )
         # contiguous: vmap cannot query a channels-last tensor's layout on CUDA (BatchNorm
         # asks), and each run's own method keeps its layout for evaluation
+        # a parameter frozen in the method (requires_grad False) stays frozen in the pack
+        frozen = {
+            name
+            for name, p in _TrainingStep(first, self.generator).named_parameters()
+            if not p.requires_grad
+        }
         self.parameters = {
-            name: value.detach().contiguous().requires_grad_() for name, value in parameters.items()
+            name: value.detach().contiguous().requires_grad_(name not in frozen)
+            for name, value in parameters.items()
         }
         self.buffers = {name: value.contiguous() for name, value in self.buffers.items()}
 
     @property
     def size(self) -> int:
         return len(self.methods)
+
+    @property
+    def trainable(self) -> list[torch.Tensor]:
+        """The stacked parameters an optimiser steps: those the method trains (a parameter
+        it froze gets no gradient unpacked, so none packed either)."""
+        return [value for value in self.parameters.values() if value.requires_grad]
 
     def training_step(
         self, images: torch.Tensor, labels: torch.Tensor, progress: float

@@ -167,3 +167,69 @@ def test_runs_are_grouped_by_everything_but_the_seed():
     sizes = sorted(len(group) for group in groups if group[0].method == "single")
     assert sizes == [1, 1, 2, 2, 2]  # 3 seeds: 2 + 1 per ratio; 2 seeds of the other profile
     assert all(len(group) == 1 for group in group_runs(grid, 1))
+
+
+def test_only_methods_that_opt_in_pack():
+    """A method packs only when it says its step draws nothing: a plug-in that does not
+    say (and may draw from ``state.generator``) trains alone, whatever ``--pack``."""
+    from rmdbench.api import Method
+    from rmdbench.registry import METHODS
+
+    class Undeclared(Method):
+        pass
+
+    assert Undeclared.packs_exactly is False
+    exact = {name for name in METHODS.names() if METHODS.get(name).packs_exactly}
+    assert {"single", "coteaching", "jocor", "trinet"} <= exact
+    assert "rmd" not in exact
+
+
+@pytest.mark.parametrize(("dropout", "packed"), [(0.0, True), (0.3, False)])
+def test_a_backbone_with_dropout_never_packs(dropout, packed):
+    """MONAI's dropout in basicunet draws random numbers in every training forward, which
+    a pack would draw from one stream for all its runs."""
+    pytest.importorskip("monai")
+    profile = get_profile("tiny[crop_size=32,epochs=1]", backbone=f"basicunet[dropout={dropout}]")
+    grid = plan_sweep(
+        datasets=["toy-disks"],
+        noise_models=["distortion"],
+        noise_ratios=[0.4],
+        methods=["single"],
+        seeds=[0, 1],
+        profile=profile,
+    )
+    sizes = [len(group) for group in group_runs(grid, 2)]
+    assert sizes == ([2] if packed else [1, 1])
+
+
+def test_a_frozen_parameter_stays_frozen_in_a_pack():
+    """Unpacked, a parameter with requires_grad False gets no gradient and Adam skips it;
+    packed, it must not become trainable either."""
+    from rmdbench.training.packing import PackedMethods
+
+    data = data_for(SHORT)
+    methods = []
+    for spec in specs("single", seeds=(0, 1)):
+        run = prepare_run(spec, data, get_profile(SHORT), torch.device("cpu"))
+        run.method.networks[0].encoder[0][0].weight.requires_grad_(False)
+        methods.append(run.method)
+    packed = PackedMethods(methods)
+    frozen = [name for name, value in packed.parameters.items() if not value.requires_grad]
+    assert len(frozen) == 1 and frozen[0].endswith("encoder.0.0.weight")
+    before = packed.parameters[frozen[0]].clone()
+    optimiser = torch.optim.Adam(packed.trainable, lr=0.1)
+    images = torch.rand(2, 4, 1, 32, 32)
+    labels = (torch.rand(2, 4, 1, 32, 32) > 0.5).float()
+    loss, *_ = packed.step(images, labels, 0.5)
+    loss.sum().backward()
+    optimiser.step()
+    assert torch.equal(packed.parameters[frozen[0]], before)
+    assert all(value.grad is not None for value in packed.trainable)
+
+
+def test_the_progress_estimate_counts_packed_runs_as_training_at_once():
+    from rmdbench.sweep.execute import runs_at_once
+
+    grid = [*specs("single", seeds=(0, 1, 2, 3)), *specs("rmd", seeds=(0, 1))]
+    assert runs_at_once(grid, 1, 4) == 2  # 6 runs in 3 packs: [4 single], [rmd], [rmd]
+    assert runs_at_once(grid, 2, 1) == 2  # unpacked: the executor's parallelism
