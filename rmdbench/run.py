@@ -255,8 +255,8 @@ def train_and_evaluate_packed(
     """``train_and_evaluate`` of K runs that differ by seed only, trained as one pack
     (``Trainer.fit_packed``): per run its tables and facts, as ``train_and_evaluate`` gives
     them, or the exception that ended that run (its preparation, its diverged loss or
-    its evaluation). An error of the pack's training itself (out of memory) is raised:
-    it ends every run."""
+    its evaluation); an error of the pack's training itself (out of memory) ends every run
+    that trained in it. A finished run's ``pack``: how many runs trained together."""
     check_one_pack(specs)
     on_epochs = on_epochs or [None] * len(specs)
     runs: list[PreparedRun | BaseException] = []
@@ -270,19 +270,22 @@ def train_and_evaluate_packed(
     if not ready:
         return outputs
     trainer = Trainer.from_profile(profile, device)
-    trained = trainer.fit_packed(
-        [runs[index].method for index in ready],
-        [runs[index].train for index in ready],
-        runs[ready[0]].val,  # one dataset and profile: the same clean validation cases
-        [specs[index].seed for index in ready],
-        [runs[index].noisy_val_labels for index in ready],
-        [on_epochs[index] for index in ready],
-    )
+    try:
+        trained = trainer.fit_packed(
+            [runs[index].method for index in ready],
+            [runs[index].train for index in ready],
+            runs[ready[0]].val,  # one dataset and profile: the same clean validation cases
+            [specs[index].seed for index in ready],
+            [runs[index].noisy_val_labels for index in ready],
+            [on_epochs[index] for index in ready],
+        )
+    except Exception as error:  # noqa: BLE001 - the pack's training failed: its runs did
+        trained = [error] * len(ready)  # runs that failed to prepare keep their own error
     for index, training in zip(ready, trained, strict=True):
         try:
             if isinstance(training, BaseException):
                 raise training
-            outputs[index] = finish_run(runs[index], trainer, training)
+            outputs[index] = {**finish_run(runs[index], trainer, training), "pack": len(ready)}
         except Exception as error:  # noqa: BLE001 - recorded for that run
             outputs[index] = error
     return outputs
@@ -565,11 +568,13 @@ def execute_packed(
             write_json(staging / SPEC_FILE, spec.as_dict())
             if isinstance(output, BaseException):
                 described = details or "".join(traceback.format_exception(output))
-                outcomes.append(write_failure(staging, spec, output, described))
-                continue
-            summary = write_record(staging, spec, output, device, pack=len(specs))
+                outcome = write_failure(staging, spec, output, described)
+            else:
+                summary = write_record(staging, spec, output, device, pack=output["pack"])
+                outcome = RunOutcome(spec, RunState.DONE, summary=summary)
+        # done or failed, a leftover checkpoint goes: a retry starts over (as execute_run)
         remove_checkpoint(checkpoint_path(store.root, spec.run_name))
-        outcomes.append(RunOutcome(spec, RunState.DONE, summary=summary))
+        outcomes.append(outcome)
     return outcomes
 
 

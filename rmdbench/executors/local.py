@@ -17,6 +17,7 @@ takes its place.
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import queue
 import re
@@ -39,13 +40,14 @@ from rmdbench.executors.base import (
     TaskOutcome,
     TaskReport,
     WorkerSettings,
+    describe_holder,
     record_failure,
 )
 from rmdbench.executors.pack import group_runs
 from rmdbench.executors.worker import PARENT_PID_VARIABLE, decode, encode
 from rmdbench.profiles import DEFAULT_THREADS
 from rmdbench.run import OUT_OF_MEMORY_FIX, RunSpec
-from rmdbench.store import RunStore
+from rmdbench.store import FAILED_FILE, RunState, RunStore
 
 THREAD_VARIABLES = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS")
 #: a worker's log: ``local-<host>-<sweep pid>-worker<n>.log`` (older sweeps: no host)
@@ -305,15 +307,11 @@ class LocalExecutor(Executor):
 
     def _reap(self, worker: _Worker, store: RunStore, finish: Callable[[TaskReport], None]) -> None:
         returncode = worker.process.wait()
-        for spec in worker.task or []:
-            if store.is_done(spec.run_name):  # died after the record was complete
-                finish(TaskReport(spec.run_name, TaskOutcome.DONE))
-            else:
-                message = f"worker process died during the run ({describe_exit(returncode)})"
-                if worker.log_path.exists() and worker.log_path.stat().st_size:
-                    message += f"; log: {worker.log_path}"
-                record_failure(store, spec, message, last_line(worker.log_path))
-                finish(TaskReport(spec.run_name, TaskOutcome.FAILED, error=message))
+        for spec in worker.task or []:  # its pack's runs not reported yet
+            message = f"worker process died during the run ({describe_exit(returncode)})"
+            if worker.log_path.exists() and worker.log_path.stat().st_size:
+                message += f"; log: {worker.log_path}"
+            finish(unreported_run(store, spec, message, last_line(worker.log_path)))
         if worker.task is None and not worker.ready:
             detail = last_line(worker.log_path) or describe_exit(returncode)
             raise UserError(f"a local worker failed to start: {detail} (log: {worker.log_path})")
@@ -331,6 +329,38 @@ class LocalExecutor(Executor):
                 worker.process.wait()
         if worker.log_path.exists() and worker.log_path.stat().st_size == 0:
             worker.log_path.unlink()
+
+
+def unreported_run(store: RunStore, spec: RunSpec, message: str, details: str) -> TaskReport:
+    """The report of a run whose worker died before reporting it, from the store: done
+    (the record was complete), failed with the record it has (a run of the pack that
+    failed before the death keeps its own error), trained by a live process elsewhere
+    (a run of the pack that another sweep holds), else recorded failed with ``message``."""
+    name = spec.run_name
+    state = store.state(name)
+    if state == RunState.DONE:
+        return TaskReport(name, TaskOutcome.DONE)
+    if state == RunState.FAILED:
+        return TaskReport(
+            name, TaskOutcome.FAILED, error=f"{message}; {recorded_error(store, name)}"
+        )
+    if record_failure(store, spec, message, details):
+        return TaskReport(name, TaskOutcome.FAILED, error=message)
+    if store.is_done(name):  # finished by another sweep meanwhile
+        return TaskReport(name, TaskOutcome.ALREADY_DONE)
+    holder = store.probe(name)
+    return TaskReport(
+        name, TaskOutcome.ELSEWHERE, where=describe_holder(holder.info if holder else {})
+    )
+
+
+def recorded_error(store: RunStore, name: str) -> str:
+    """The one-line error of a run's failed record, as kept."""
+    try:
+        error = json.loads((store.run_dir(name) / FAILED_FILE).read_text()).get("error", "")
+    except (OSError, ValueError):
+        error = ""
+    return f"its failed record is kept: {error}" if error else "its failed record is kept"
 
 
 def _read_messages(number: int, stream: IO[bytes], inbox: queue.Queue) -> None:
