@@ -164,10 +164,16 @@ class PreparedRun:
 
 
 def prepare_run(
-    spec: RunSpec, data: SegmentationData, profile: Profile, device: torch.device
+    spec: RunSpec,
+    data: SegmentationData,
+    profile: Profile,
+    device: torch.device,
+    cases_from: PreparedRun | None = None,
 ) -> PreparedRun:
     """The noisy labels of ``spec``, its training, validation and test cases on ``device``,
-    and its method, built from the run's seeds."""
+    and its method, built from the run's seeds. ``cases_from``: a prepared run of the same
+    pack (same data and profile, so the same cases), whose images on the device this run
+    shares instead of holding a copy of its own; only its training labels are its own."""
     started = time.perf_counter()
     noise_class = NOISE_MODELS.get(spec.noise_model)
     noise_model = noise_class(
@@ -183,9 +189,16 @@ def prepare_run(
     val_index = _limit(data.indices("val"), profile.max_eval_cases)
     test_index = _limit(data.indices("test"), profile.max_eval_cases)
 
-    train = DeviceData.from_arrays(data.images[train_index], noisy.masks[train_index], device)
-    val = DeviceData.from_arrays(data.images[val_index], data.masks[val_index], device)
-    test_images = DeviceData.from_arrays(data.images[test_index], data.masks[test_index], device)
+    if cases_from is None:
+        train = DeviceData.from_arrays(data.images[train_index], noisy.masks[train_index], device)
+        val = DeviceData.from_arrays(data.images[val_index], data.masks[val_index], device)
+        test_images = DeviceData.from_arrays(
+            data.images[test_index], data.masks[test_index], device
+        )
+    else:
+        own_labels = DeviceData.label_tensor(noisy.masks[train_index], device)
+        train = DeviceData(cases_from.train.images, own_labels)
+        val, test_images = cases_from.val, cases_from.test_images
 
     check_fits(spec.backbone, backbone_class(spec.backbone), data.spatial_dims, spec.dataset)
     sizes = {
@@ -261,8 +274,10 @@ def train_and_evaluate_packed(
     on_epochs = on_epochs or [None] * len(specs)
     runs: list[PreparedRun | BaseException] = []
     for spec in specs:
+        # the images go to the device once per pack: the runs differ by their labels only
+        shared = next((run for run in runs if isinstance(run, PreparedRun)), None)
         try:
-            runs.append(prepare_run(spec, data, profile, device))
+            runs.append(prepare_run(spec, data, profile, device, cases_from=shared))
         except Exception as error:  # noqa: BLE001 - that run fails, the others train
             runs.append(error)
     outputs: list[dict[str, object] | BaseException] = list(runs)

@@ -233,3 +233,17 @@ def test_the_progress_estimate_counts_packed_runs_as_training_at_once():
     grid = [*specs("single", seeds=(0, 1, 2, 3)), *specs("rmd", seeds=(0, 1))]
     assert runs_at_once(grid, 1, 4) == 2  # 6 runs in 3 packs: [4 single], [rmd], [rmd]
     assert runs_at_once(grid, 2, 1) == 2  # unpacked: the executor's parallelism
+
+
+def test_a_pack_holds_its_images_once_and_each_run_its_own_labels():
+    """On a GPU a pack of 8 would otherwise hold 8 copies of the same images."""
+    data = data_for(SHORT)
+    first, second = specs("single", seeds=(0, 1))
+    device = torch.device("cpu")
+    alone = prepare_run(first, data, get_profile(SHORT), device)
+    shared = prepare_run(second, data, get_profile(SHORT), device, cases_from=alone)
+    assert shared.train.images is alone.train.images
+    assert shared.val is alone.val and shared.test_images is alone.test_images
+    own = prepare_run(second, data, get_profile(SHORT), device)
+    assert torch.equal(shared.train.labels, own.train.labels)  # its own noisy labels
+    assert not torch.equal(shared.train.labels, alone.train.labels)
