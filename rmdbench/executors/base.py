@@ -24,7 +24,7 @@ from rmdbench.data.resolve import load_dataset
 from rmdbench.fingerprint import check_planned_code
 from rmdbench.profiles import Profile
 from rmdbench.progress import Track
-from rmdbench.run import RunSpec, execute_run
+from rmdbench.run import RunSpec, execute_packed, execute_run
 from rmdbench.store import (
     FAILED_FILE,
     SPEC_FILE,
@@ -136,46 +136,23 @@ def run_task(
 ) -> TaskReport:
     """Train and record one run unless it is done, kept failed, or locked by another
     process; the check happens under the lock, so no two processes ever train one run."""
-    from rmdbench.training.trainer import select_device
-
     store = RunStore(settings.store_root)
-    name = spec.run_name
     lock, skipped = claim_run(spec, settings, store)
     if skipped is not None:
         return skipped
     try:
-        profile = Profile(**spec.profile)
-        lock.update(
-            **holder_identity(), run=name, method=spec.method, epoch=0, epochs=profile.epochs
-        )
-        notify(RunStarted(name, profile.epochs))
-        started = time.perf_counter()
-
-        def on_epoch(epoch: int, epochs: int, row: dict) -> None:
-            lock.update(epoch=epoch + 1, val_dsc=row.get("val_dsc"))
-            notify(
-                RunEpoch(name, epoch + 1, epochs, float(row.get("seconds", 0.0)), row["val_dsc"])
-            )
-
-        try:
-            check_planned_code(spec)  # the code imported here is the code the run names
-            device = select_device(settings.device)
-            data = datasets.get(spec.dataset, profile.crop_size)
-        except Exception as error:  # noqa: BLE001 - recorded like a training failure
-            message = f"could not start: {type(error).__name__}: {error}"
-            record_failure(store, spec, message, traceback.format_exc(), locked=True)
-            seconds = time.perf_counter() - started
-            return TaskReport(name, TaskOutcome.FAILED, seconds, error=message)
-        outcome = execute_run(
-            spec, data, profile, store, device, on_epoch, settings.checkpoint_every
-        )
-        seconds = time.perf_counter() - started
-        if outcome.status == RunState.DONE:
-            return TaskReport(name, TaskOutcome.DONE, seconds, summary=outcome.summary)
-        free_device_memory(device)
-        return TaskReport(name, TaskOutcome.FAILED, seconds, error=outcome.error)
+        locks = {spec.run_name: lock}
+        return train_claimed([spec], locks, store, settings, datasets, notify)[spec.run_name]
     finally:
         lock.release()
+
+
+def elsewhere_report(store: RunStore, name: str) -> TaskReport:
+    """The report of a run another live process holds the lock of (it trains it)."""
+    holder = store.probe(name)
+    return TaskReport(
+        name, TaskOutcome.ELSEWHERE, where=describe_holder(holder.info if holder else {})
+    )
 
 
 def claim_run(
@@ -187,9 +164,7 @@ def claim_run(
     name = spec.run_name
     lock = store.lock(name)
     if not lock.acquire():
-        holder = store.probe(name)
-        where = describe_holder(holder.info if holder else {})
-        return lock, TaskReport(name, TaskOutcome.ELSEWHERE, where=where)
+        return lock, elsewhere_report(store, name)
     try:
         state = store.state(name)
         skipped = None
@@ -207,6 +182,77 @@ def claim_run(
         raise
     lock.release()
     return lock, skipped
+
+
+def train_claimed(
+    specs: list[RunSpec],
+    locks: dict[str, RunLock],
+    store: RunStore,
+    settings: WorkerSettings,
+    datasets: DatasetCache,
+    notify: Notify,
+) -> dict[str, TaskReport]:
+    """Train and record the runs whose locks the caller holds: one alone, several as one
+    pack (``execute_packed``); one report per run. Both ``run_task`` and
+    ``rmdbench.executors.pack.run_pack`` end here."""
+    from rmdbench.training.trainer import select_device
+
+    profile = Profile(**specs[0].profile)
+    for spec in specs:
+        locks[spec.run_name].update(
+            **holder_identity(),
+            run=spec.run_name,
+            method=spec.method,
+            epoch=0,
+            epochs=profile.epochs,
+        )
+        notify(RunStarted(spec.run_name, profile.epochs))
+    started = time.perf_counter()
+    on_epochs = [epoch_callback(spec.run_name, locks[spec.run_name], notify) for spec in specs]
+    try:
+        for spec in specs:  # one method, noise, backbone and dataset: one code, in fact
+            check_planned_code(spec)
+        device = select_device(settings.device)
+        data = datasets.get(specs[0].dataset, profile.crop_size)
+    except Exception as error:  # noqa: BLE001 - recorded like a training failure
+        message = f"could not start: {type(error).__name__}: {error}"
+        for spec in specs:
+            record_failure(store, spec, message, traceback.format_exc(), locked=True)
+        seconds = time.perf_counter() - started
+        return {
+            spec.run_name: TaskReport(spec.run_name, TaskOutcome.FAILED, seconds, error=message)
+            for spec in specs
+        }
+    if len(specs) == 1:
+        outcomes = [
+            execute_run(
+                specs[0], data, profile, store, device, on_epochs[0], settings.checkpoint_every
+            )
+        ]
+    else:
+        outcomes = execute_packed(specs, data, profile, store, device, on_epochs)
+    seconds = time.perf_counter() - started  # the pack's: its runs trained together
+    reports = {}
+    for outcome in outcomes:
+        name = outcome.spec.run_name
+        if outcome.status == RunState.DONE:
+            reports[name] = TaskReport(name, TaskOutcome.DONE, seconds, summary=outcome.summary)
+        else:
+            reports[name] = TaskReport(name, TaskOutcome.FAILED, seconds, error=outcome.error)
+    if any(outcome.status != RunState.DONE for outcome in outcomes):
+        free_device_memory(device)
+    return reports
+
+
+def epoch_callback(name: str, lock: RunLock, notify: Notify):
+    """The per-epoch callback of one run being trained: its lock says how far it is, and
+    the executor hears a ``RunEpoch``."""
+
+    def on_epoch(epoch: int, epochs: int, row: dict) -> None:
+        lock.update(epoch=epoch + 1, val_dsc=row.get("val_dsc"))
+        notify(RunEpoch(name, epoch + 1, epochs, float(row.get("seconds", 0.0)), row["val_dsc"]))
+
+    return on_epoch
 
 
 def free_device_memory(device: torch.device) -> None:

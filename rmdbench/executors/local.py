@@ -40,7 +40,7 @@ from rmdbench.executors.base import (
     TaskOutcome,
     TaskReport,
     WorkerSettings,
-    describe_holder,
+    elsewhere_report,
     record_failure,
 )
 from rmdbench.executors.pack import group_runs
@@ -348,10 +348,7 @@ def unreported_run(store: RunStore, spec: RunSpec, message: str, details: str) -
         return TaskReport(name, TaskOutcome.FAILED, error=message)
     if store.is_done(name):  # finished by another sweep meanwhile
         return TaskReport(name, TaskOutcome.ALREADY_DONE)
-    holder = store.probe(name)
-    return TaskReport(
-        name, TaskOutcome.ELSEWHERE, where=describe_holder(holder.info if holder else {})
-    )
+    return elsewhere_report(store, name)
 
 
 def recorded_error(store: RunStore, name: str) -> str:
