@@ -31,6 +31,7 @@ from typing import TYPE_CHECKING
 from rmdbench.errors import UserError
 
 if TYPE_CHECKING:
+    from rmdbench.registry import Registry
     from rmdbench.run import RunSpec
 
 #: the attribute ``rmdbench.plugins.load_plugin_file`` sets on a plug-in file's module: the
@@ -147,24 +148,32 @@ def check_planned_code(spec: RunSpec) -> None:
             )
 
 
-def _planned_component(spec: RunSpec, component: str) -> tuple[object, type | None, str] | None:
-    """The registered factory a ``spec.code`` entry fingerprints, the base class left out
-    of its hash (as the sweep's plan hashed it) and its name in words; None when that
-    name is not registered in this process, or the entry is not one of the four."""
+def code_components() -> dict[str, tuple[Registry, type | None]]:
+    """Each component a run's ``code`` fingerprints: its registry, and the base class its
+    hash leaves out. One table for the sweep's plan, which writes ``spec.code``, and the
+    worker, which checks it (``check_planned_code``): they must hash alike."""
     from rmdbench.backbones.base import Backbone
     from rmdbench.contracts.method import Method
     from rmdbench.contracts.noise_model import NoiseModel
     from rmdbench.registry import BACKBONES, DATASETS, METHODS, NOISE_MODELS
 
-    known = {
-        "method": (METHODS, spec.method, Method),
-        "noise_model": (NOISE_MODELS, spec.noise_model, NoiseModel),
-        "backbone": (BACKBONES, spec.backbone, Backbone),
-        "dataset": (DATASETS, spec.dataset, None),
+    return {
+        "method": (METHODS, Method),
+        "noise_model": (NOISE_MODELS, NoiseModel),
+        "backbone": (BACKBONES, Backbone),
+        "dataset": (DATASETS, None),
     }
-    if component not in known:
+
+
+def _planned_component(spec: RunSpec, component: str) -> tuple[object, type | None, str] | None:
+    """The registered factory a ``spec.code`` entry fingerprints, the base class left out
+    of its hash (as the sweep's plan hashed it) and its name in words; None when that
+    name is not registered in this process, or the entry is not one of the four."""
+    components = code_components()
+    if component not in components:
         return None
-    registry, name, base = known[component]
+    registry, base = components[component]
+    name = getattr(spec, component)  # RunSpec names each component by its field
     if name not in registry:
         return None
     return registry.get(name), base, f"{registry.kind} '{name}'"

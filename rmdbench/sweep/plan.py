@@ -6,13 +6,10 @@ from __future__ import annotations
 import dataclasses
 from pathlib import Path
 
-from rmdbench.backbones.base import Backbone
 from rmdbench.backbones.choice import resolve_backbone
-from rmdbench.contracts.method import Method
-from rmdbench.contracts.noise_model import NoiseModel
 from rmdbench.data.resolve import check_dataset, dataset_identity, prepared_labels
 from rmdbench.errors import OptionError
-from rmdbench.fingerprint import code_fingerprint
+from rmdbench.fingerprint import code_components, code_fingerprint
 from rmdbench.noise import (
     check_noise_dims,
     check_noise_fits,
@@ -22,7 +19,7 @@ from rmdbench.noise import (
 from rmdbench.params import build_params, params_dict, parse_component, split_top_level
 from rmdbench.plugins import load_builtins
 from rmdbench.profiles import Profile
-from rmdbench.registry import BACKBONES, DATASETS, METHODS, NOISE_MODELS, Registry
+from rmdbench.registry import DATASETS, METHODS, NOISE_MODELS
 from rmdbench.run import RunSpec
 
 #: a method or noise model: 'rmd[distill=false]', or ('rmd', {'distill': False}) from YAML
@@ -163,24 +160,23 @@ class CodeFingerprints:
 
     def __init__(self) -> None:
         self._known: dict[tuple[str, str], str] = {}
+        self._components = code_components()  # the table the worker's check uses too
 
-    def of(self, registry: Registry, name: str, base: type | None = None) -> str:
-        key = (registry.kind, name)
+    def of(self, component: str, name: str) -> str:
+        key = (component, name)
         if key not in self._known:
+            registry, base = self._components[component]
             self._known[key] = code_fingerprint(registry.get(name), base)
         return self._known[key]
 
     def of_run(
         self, method: str, noise_model: str | None, backbone: str, dataset: str
     ) -> dict[str, str]:
-        code = {
-            "method": self.of(METHODS, method, Method),
-            "backbone": self.of(BACKBONES, backbone, Backbone),
-        }
+        code = {"method": self.of("method", method), "backbone": self.of("backbone", backbone)}
         if noise_model is not None:
-            code["noise_model"] = self.of(NOISE_MODELS, noise_model, NoiseModel)
+            code["noise_model"] = self.of("noise_model", noise_model)
         if dataset in DATASETS:
-            code["dataset"] = self.of(DATASETS, dataset)
+            code["dataset"] = self.of("dataset", dataset)
         return code
 
 
