@@ -138,7 +138,7 @@ def build_executor(
     return InlineExecutor(datasets)
 
 
-def worker_settings(config: SweepConfig, store: RunStore, executor: str = "") -> WorkerSettings:
+def worker_settings(config: SweepConfig, store: RunStore, executor: str) -> WorkerSettings:
     """What every worker needs besides a spec, with absolute paths (workers may start
     elsewhere); ``executor``: the one chosen (``choose_executor``), which sets the pack."""
     return WorkerSettings(
@@ -148,5 +148,5 @@ def worker_settings(config: SweepConfig, store: RunStore, executor: str = "") ->
         plugins=tuple(Path(path).resolve() for path in config.plugin),
         retry_failed=config.retry_failed,
         checkpoint_every=config.checkpoint_every,
-        pack=pack_size(config, executor or choose_executor(config)),
+        pack=pack_size(config, executor),
     )

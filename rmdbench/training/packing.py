@@ -67,14 +67,14 @@ class PackedMethods:
         parameters, self.buffers = stack_module_state(
             [_TrainingStep(method, self.generator) for method in methods]
         )
-        # contiguous: vmap cannot query a channels-last tensor's layout on CUDA (BatchNorm
-        # asks), and each run's own method keeps its layout for evaluation
         # a parameter frozen in the method (requires_grad False) stays frozen in the pack
         frozen = {
             name
             for name, p in _TrainingStep(first, self.generator).named_parameters()
             if not p.requires_grad
         }
+        # contiguous: vmap cannot query a channels-last tensor's layout on CUDA (BatchNorm
+        # asks), and each run's own method keeps its layout for evaluation
         self.parameters = {
             name: value.detach().contiguous().requires_grad_(name not in frozen)
             for name, value in parameters.items()
